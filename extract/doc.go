@@ -1,0 +1,5 @@
+// Package extract reads the rows that changed in a source PostgreSQL
+// database, in (updated_at, key) order, by keyset pagination: a window is
+// read page by page with LIMIT, never with OFFSET, and never held in memory
+// whole.
+package extract
