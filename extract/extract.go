@@ -1,0 +1,355 @@
+package extract
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Names of the two cursor columns every query selects. They are not passed
+// on as Row columns.
+const (
+	CursorUpdatedAt = "cursor_updated_at"
+	CursorKey       = "cursor_key"
+)
+
+// Query is a job's extraction query: a SELECT over the source that names its
+// columns after the API's fields and adds the two cursor columns. Query wraps
+// it to read a window page by page:
+//
+//	SELECT * FROM (<query>) AS src
+//	WHERE (src.cursor_updated_at, src.cursor_key) > ($after, $key)
+//	  AND src.cursor_updated_at <= $until
+//	ORDER BY src.cursor_updated_at, src.cursor_key
+//	LIMIT $page
+//
+// PostgreSQL pulls the simple SELECT up into the outer query, so an index on
+// the cursor columns serves both the condition and the order.
+type Query struct {
+	// SQL is the query's text, without a trailing semicolon.
+	SQL string
+	// Location is the time zone in which a `timestamp without time zone`
+	// cursor column was written. Values of such a column are read and
+	// compared as wall-clock times in Location, whatever the session's
+	// TimeZone, so that a session setting cannot shift a window. A
+	// timestamptz column needs no Location. Nil means UTC.
+	Location *time.Location
+}
+
+// Window is the part of a source read by one run: the rows after After, up
+// to and including Until.
+type Window struct {
+	After Position // the zero Position reads from the first row
+	Until time.Time
+}
+
+// Options tune a Read.
+type Options struct {
+	PageSize int // rows per query; at least 1
+}
+
+// Describe returns the columns of q's rows, without running it over any row,
+// and checks that q selects both cursor columns with usable types. A job can
+// so be checked before anything is read.
+func Describe(ctx context.Context, db *sqlx.DB, q Query) (Columns, error) {
+	rows, err := db.QueryContext(ctx, "SELECT * FROM ("+body(q.SQL)+"\n) AS src LIMIT 0")
+	if err != nil {
+		return nil, fmt.Errorf("extract: query: %w", err)
+	}
+	defer rows.Close()
+	s, err := newScanner(rows, q.Location)
+	if err != nil {
+		return nil, err
+	}
+	return s.cols, rows.Err()
+}
+
+// Read streams the rows of window w in (cursor_updated_at, cursor_key)
+// order, calling fn for each. Memory stays bounded by one page whatever the
+// window's size. Read stops at the first error from fn and returns it.
+//
+// Rows are read by keyset pagination: each page starts after the last row of
+// the one before, so rows sharing one cursor_updated_at across a page
+// boundary are neither lost nor repeated.
+func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn func(Row) error) error {
+	if opts.PageSize < 1 {
+		return errors.New("extract: page size must be at least 1")
+	}
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	first, next := q.pageSQL(false), q.pageSQL(true)
+
+	// Times are passed in loc: a timestamptz column reads the offset, a
+	// timestamp column ignores it and sees the wall clock in loc.
+	until := w.Until.In(loc)
+	after := w.After
+	for {
+		var rows *sql.Rows
+		var err error
+		if after.IsZero() {
+			rows, err = db.QueryContext(ctx, first, until, opts.PageSize)
+		} else {
+			rows, err = db.QueryContext(ctx, next, until, opts.PageSize, after.UpdatedAt.In(loc), after.Key)
+		}
+		if err != nil {
+			return fmt.Errorf("extract: query page after %v: %w", after, err)
+		}
+		n, last, err := readPage(rows, loc, fn)
+		if err != nil {
+			return err
+		}
+		if n < opts.PageSize {
+			return nil
+		}
+		after = last
+	}
+}
+
+func readPage(rows *sql.Rows, loc *time.Location, fn func(Row) error) (int, Position, error) {
+	defer rows.Close()
+	s, err := newScanner(rows, loc)
+	if err != nil {
+		return 0, Position{}, err
+	}
+	n := 0
+	var last Position
+	for rows.Next() {
+		row, err := s.scan(rows)
+		if err != nil {
+			return n, last, err
+		}
+		if err := fn(row); err != nil {
+			return n, last, err
+		}
+		last = row.Pos
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, last, fmt.Errorf("extract: read rows: %w", err)
+	}
+	return n, last, nil
+}
+
+// pageSQL returns the query that reads one page: $1 is the window's end,
+// $2 the page size, and, when after is true, $3 and $4 the position the page
+// starts after.
+func (q Query) pageSQL(after bool) string {
+	var b strings.Builder
+	b.WriteString("SELECT * FROM (")
+	b.WriteString(body(q.SQL))
+	b.WriteString("\n) AS src WHERE ")
+	if after {
+		b.WriteString("(src." + CursorUpdatedAt + ", src." + CursorKey + ") > ($3, $4) AND ")
+	}
+	b.WriteString("src." + CursorUpdatedAt + " <= $1 ORDER BY src." + CursorUpdatedAt + ", src." + CursorKey + " LIMIT $2")
+	return b.String()
+}
+
+// body returns the query's text without trailing semicolons or space.
+func body(q string) string {
+	return strings.TrimRight(strings.TrimSpace(q), "; \t\r\n")
+}
+
+// String formats p for messages and logs.
+func (p Position) String() string {
+	if p.IsZero() {
+		return "(start)"
+	}
+	return fmt.Sprintf("(%s, %s)", p.UpdatedAt.UTC().Format(time.RFC3339Nano), p.Key)
+}
+
+// A scanner turns result rows into Rows, choosing for each column a
+// destination by its database type.
+type scanner struct {
+	cols     Columns
+	updated  int  // index of cursor_updated_at among the result's columns
+	key      int  // index of cursor_key
+	naive    bool // cursor_updated_at is a timestamp without time zone
+	loc      *time.Location
+	kinds    []kind // per result column
+	dest     []any  // scan destinations, reused for every row
+	colIndex []int  // result column of each of cols
+}
+
+type kind int
+
+const (
+	kText kind = iota
+	kInt
+	kFloat
+	kBool
+	kTime
+	kTextArray
+	kJSON
+)
+
+func newScanner(rows *sql.Rows, loc *time.Location) (*scanner, error) {
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, fmt.Errorf("extract: column types: %w", err)
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	s := &scanner{updated: -1, key: -1, loc: loc}
+	seen := make(map[string]bool, len(types))
+	for i, t := range types {
+		name := t.Name()
+		if seen[name] {
+			return nil, fmt.Errorf("extract: query selects column %q twice", name)
+		}
+		seen[name] = true
+		k := kindOf(t.DatabaseTypeName())
+		s.kinds = append(s.kinds, k)
+		switch name {
+		case CursorUpdatedAt:
+			switch t.DatabaseTypeName() {
+			case "TIMESTAMP":
+				s.naive = true
+			case "TIMESTAMPTZ":
+			default:
+				return nil, fmt.Errorf("extract: column %s is %s; it must be timestamp or timestamptz", name, strings.ToLower(t.DatabaseTypeName()))
+			}
+			s.updated = i
+		case CursorKey:
+			s.key = i
+		default:
+			s.cols = append(s.cols, name)
+			s.colIndex = append(s.colIndex, i)
+		}
+	}
+	if s.updated < 0 || s.key < 0 {
+		return nil, fmt.Errorf("extract: the query must select the columns %s and %s", CursorUpdatedAt, CursorKey)
+	}
+	s.dest = make([]any, len(types))
+	for i, k := range s.kinds {
+		switch {
+		case i == s.key:
+			s.dest[i] = new(sql.NullString)
+		case k == kInt:
+			s.dest[i] = new(sql.NullInt64)
+		case k == kFloat:
+			s.dest[i] = new(sql.NullFloat64)
+		case k == kBool:
+			s.dest[i] = new(sql.NullBool)
+		case k == kTime:
+			s.dest[i] = new(sql.NullTime)
+		case k == kTextArray:
+			s.dest[i] = new(nullStrings)
+		case k == kJSON:
+			s.dest[i] = new([]byte)
+		default:
+			s.dest[i] = new(sql.NullString)
+		}
+	}
+	return s, nil
+}
+
+func kindOf(dbType string) kind {
+	switch dbType {
+	case "INT2", "INT4", "INT8", "OID":
+		return kInt
+	case "FLOAT4", "FLOAT8":
+		return kFloat
+	case "BOOL":
+		return kBool
+	case "DATE", "TIMESTAMP", "TIMESTAMPTZ":
+		return kTime
+	case "_TEXT", "_VARCHAR", "_BPCHAR", "_NAME":
+		return kTextArray
+	case "JSON", "JSONB":
+		return kJSON
+	}
+	return kText
+}
+
+func (s *scanner) scan(rows *sql.Rows) (Row, error) {
+	if err := rows.Scan(s.dest...); err != nil {
+		return Row{}, fmt.Errorf("extract: scan row: %w", err)
+	}
+	ts := s.dest[s.updated].(*sql.NullTime)
+	key := s.dest[s.key].(*sql.NullString)
+	if !ts.Valid || !key.Valid {
+		return Row{}, fmt.Errorf("extract: a row has a NULL %s or %s (key %q)", CursorUpdatedAt, CursorKey, key.String)
+	}
+	at := ts.Time
+	if s.naive {
+		// The driver reads a timestamp without time zone as a wall clock in
+		// UTC; it was written in s.loc.
+		at = time.Date(at.Year(), at.Month(), at.Day(), at.Hour(), at.Minute(), at.Second(), at.Nanosecond(), s.loc)
+	}
+	row := Row{Pos: Position{UpdatedAt: at, Key: key.String}, Columns: s.cols, Values: make([]any, len(s.cols))}
+	for j, i := range s.colIndex {
+		row.Values[j] = value(s.dest[i])
+	}
+	return row, nil
+}
+
+// value returns the Go value held by a scan destination, nil for NULL.
+func value(d any) any {
+	switch d := d.(type) {
+	case *sql.NullString:
+		if d.Valid {
+			return d.String
+		}
+	case *sql.NullInt64:
+		if d.Valid {
+			return d.Int64
+		}
+	case *sql.NullFloat64:
+		if d.Valid {
+			return d.Float64
+		}
+	case *sql.NullBool:
+		if d.Valid {
+			return d.Bool
+		}
+	case *sql.NullTime:
+		if d.Valid {
+			return d.Time
+		}
+	case *nullStrings:
+		if d.valid {
+			return d.list
+		}
+	case *[]byte:
+		if *d != nil {
+			return json.RawMessage(*d)
+		}
+	}
+	return nil
+}
+
+// nullStrings scans a text array, dropping NULL elements.
+type nullStrings struct {
+	list  []string
+	valid bool
+}
+
+func (n *nullStrings) Scan(src any) error {
+	if src == nil {
+		n.list, n.valid = nil, false
+		return nil
+	}
+	var elems []sql.NullString
+	if err := pq.Array(&elems).Scan(src); err != nil {
+		return err
+	}
+	list := make([]string, 0, len(elems))
+	for _, e := range elems {
+		if e.Valid {
+			list = append(list, e.String)
+		}
+	}
+	n.list, n.valid = list, true
+	return nil
+}

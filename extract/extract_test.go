@@ -1,0 +1,229 @@
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	etlsql "github.com/algoreg/algoreg-etl/sql"
+	"github.com/algoreg/algoreg-etl/sql/sqltest"
+)
+
+func exampleQuery(t *testing.T) Query {
+	t.Helper()
+	q, err := etlsql.Example("customers.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Query{SQL: q}
+}
+
+func readAll(t *testing.T, db *sqlx.DB, q Query, w Window, pageSize int) []Row {
+	t.Helper()
+	var rows []Row
+	err := Read(context.Background(), db, q, w, Options{PageSize: pageSize}, func(r Row) error {
+		rows = append(rows, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func refs(rows []Row) []string {
+	var out []string
+	for _, r := range rows {
+		v, _ := r.Get("external_id")
+		out = append(out, v.(string))
+	}
+	return out
+}
+
+// Rows that share one updated_at across page boundaries arrive exactly once,
+// and a window that starts in the middle of such a group resumes after its
+// position.
+func TestReadEqualTimestampsAcrossPages(t *testing.T) {
+	db := sqltest.NewDB(t)
+	same := time.Date(2025, 3, 1, 9, 0, 0, 123456000, time.UTC)
+	for i := 1; i <= 7; i++ {
+		mustExec(t, db.DB, `INSERT INTO clients (client_ref, kind, family_name, updated_at) VALUES ($1, 'person', 'Doe', $2)`,
+			fmt.Sprintf("C-%d", i), same)
+	}
+	mustExec(t, db.DB, `INSERT INTO clients (client_ref, kind, family_name, updated_at) VALUES ('C-early', 'person', 'Doe', $1)`, same.Add(-time.Microsecond))
+	mustExec(t, db.DB, `INSERT INTO clients (client_ref, kind, family_name, updated_at) VALUES ('C-late', 'person', 'Doe', $1)`, same.Add(time.Microsecond))
+
+	q := exampleQuery(t)
+	w := Window{Until: same}
+	for _, pageSize := range []int{1, 2, 3, 7, 100} {
+		got := refs(readAll(t, db.DB, q, w, pageSize))
+		want := []string{"C-early", "C-1", "C-2", "C-3", "C-4", "C-5", "C-6", "C-7"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("page size %d: got %v, want %v", pageSize, got, want)
+		}
+	}
+
+	// Resume after the third row of the group.
+	all := readAll(t, db.DB, q, Window{Until: same.Add(time.Hour)}, 2)
+	got := refs(readAll(t, db.DB, q, Window{After: all[3].Pos, Until: same.Add(time.Hour)}, 2))
+	want := []string{"C-4", "C-5", "C-6", "C-7", "C-late"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("resumed after %v: got %v, want %v", all[3].Pos, got, want)
+	}
+	if !all[1].Pos.UpdatedAt.Equal(same) {
+		t.Errorf("position %v lost precision; want %v", all[1].Pos.UpdatedAt, same)
+	}
+}
+
+// A session TimeZone other than UTC shifts neither a timestamptz cursor nor
+// a timestamp (without time zone) cursor read in its configured Location.
+func TestReadNonUTCSession(t *testing.T) {
+	db := sqltest.NewDB(t)
+	mustExec(t, db.DB, `ALTER DATABASE `+db.Name+` SET timezone TO 'Asia/Kathmandu'`)
+	mustExec(t, db.DB, `CREATE TABLE events (id int PRIMARY KEY, ref text, at_tz timestamptz, at_naive timestamp)`)
+	session, err := sqlx.Open("postgres", db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	var tz string
+	if err := session.Get(&tz, `SHOW timezone`); err != nil || tz != "Asia/Kathmandu" {
+		t.Fatalf("session time zone %q, %v", tz, err)
+	}
+
+	zurich, err := time.LoadLocation("Europe/Zurich")
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Date(2025, 7, 1, 12, 0, 0, 0, time.UTC)
+	// Three rows: one a microsecond before the window's end, one exactly at
+	// it, one a microsecond after. The naive column holds Zurich wall clocks.
+	for i, d := range []time.Duration{-time.Microsecond, 0, time.Microsecond} {
+		at := until.Add(d)
+		wall := at.In(zurich).Format("2006-01-02 15:04:05.999999")
+		mustExec(t, session, `INSERT INTO events VALUES ($1, $2, $3, $4::timestamp)`, i, fmt.Sprintf("E-%d", i), at, wall)
+	}
+
+	for _, col := range []string{"at_tz", "at_naive"} {
+		q := Query{SQL: `SELECT ` + col + ` AS cursor_updated_at, id AS cursor_key, ref AS external_id FROM events`, Location: zurich}
+		rows := readAll(t, session, q, Window{Until: until}, 1)
+		if got := refs(rows); !reflect.DeepEqual(got, []string{"E-0", "E-1"}) {
+			t.Errorf("%s: got %v, want E-0 and E-1", col, got)
+			continue
+		}
+		if !rows[1].Pos.UpdatedAt.Equal(until) {
+			t.Errorf("%s: position %v, want %v", col, rows[1].Pos.UpdatedAt, until)
+		}
+		rest := refs(readAll(t, session, q, Window{After: rows[0].Pos, Until: until.Add(time.Second)}, 1))
+		if !reflect.DeepEqual(rest, []string{"E-1", "E-2"}) {
+			t.Errorf("%s: after %v got %v", col, rows[0].Pos, rest)
+		}
+	}
+}
+
+// Every column type the example query uses arrives as the documented Go type.
+func TestReadValues(t *testing.T) {
+	db := sqltest.NewDB(t)
+	mustExec(t, db.DB, `INSERT INTO clients (client_ref, kind, given_name, family_name, birth_date, residence_country, risk_tier, attributes, closed_at)
+		VALUES ('C-1', 'person', 'Zoë', 'Ångström', '1980-02-29', 'CH', 2, '{"segment":"retail"}', now())`)
+	mustExec(t, db.DB, `INSERT INTO client_nationalities (client_id, country) SELECT id, c FROM clients, unnest(ARRAY['SE','CH']) c`)
+	rows := readAll(t, db.DB, exampleQuery(t), Window{Until: time.Now().Add(time.Hour)}, 10)
+	if len(rows) != 1 {
+		t.Fatalf("got %d rows", len(rows))
+	}
+	want := map[string]any{
+		"external_id":       "C-1",
+		"account_type":      "N",
+		"first_name":        "Zoë",
+		"middle_name":       nil,
+		"last_name":         "Ångström",
+		"date_of_birth":     time.Date(1980, 2, 29, 0, 0, 0, 0, time.UTC),
+		"nationality_codes": []string{"CH", "SE"},
+		"domicile_codes":    []string{"CH"},
+		"kyc_level":         int64(2),
+		"disabled":          true,
+		"fields":            json.RawMessage(`{"segment": "retail"}`),
+	}
+	for name, w := range want {
+		got, ok := rows[0].Get(name)
+		if !ok {
+			t.Errorf("no column %s", name)
+			continue
+		}
+		if gt, ok := got.(time.Time); ok {
+			if !gt.Equal(w.(time.Time)) {
+				t.Errorf("%s = %v, want %v", name, got, w)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("%s = %#v, want %#v", name, got, w)
+		}
+	}
+	if _, ok := rows[0].Get(CursorKey); ok {
+		t.Error("cursor columns must not be passed on as row columns")
+	}
+}
+
+// The nightly read of the example query uses the (updated_at, id) index, for
+// the first page and the pages after it, on a table large enough for the
+// planner to prefer it.
+func TestExampleQueryUsesIndex(t *testing.T) {
+	db := sqltest.NewDB(t)
+	mustExec(t, db.DB, `INSERT INTO clients (client_ref, kind, family_name, updated_at)
+		SELECT 'C-' || g, 'person', 'Doe', timestamptz '2025-01-01' + g * interval '1 second' FROM generate_series(1, 20000) g`)
+	mustExec(t, db.DB, `ANALYZE clients`)
+	q := exampleQuery(t)
+	for _, after := range []bool{false, true} {
+		args := []any{time.Date(2025, 1, 1, 5, 0, 0, 0, time.UTC), 500}
+		if after {
+			args = append(args, time.Date(2025, 1, 1, 4, 0, 0, 0, time.UTC), "14000")
+		}
+		var plan []string
+		if err := db.Select(&plan, "EXPLAIN "+q.pageSQL(after), args...); err != nil {
+			t.Fatal(err)
+		}
+		// The rows come straight from the index under the LIMIT: no sort,
+		// no scan of the whole table.
+		text := strings.Join(plan, "\n")
+		top := strings.TrimSpace(plan[1])
+		if !strings.HasPrefix(plan[0], "Limit") || !strings.HasPrefix(top, "->  Index Scan using clients_updated_at_id") ||
+			(after && !strings.Contains(text, "ROW(updated_at, id) >")) {
+			t.Errorf("after=%v: plan does not read the (updated_at, id) index in order:\n%s", after, text)
+		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	db := sqltest.NewDB(t)
+	cols, err := Describe(context.Background(), db.DB, exampleQuery(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cols[0] != "external_id" || len(cols) < 10 {
+		t.Errorf("columns %v", cols)
+	}
+	for _, tc := range []struct{ sql, want string }{
+		{`SELECT id AS cursor_key, client_ref AS external_id FROM clients`, "must select the columns"},
+		{`SELECT client_ref AS cursor_updated_at, id AS cursor_key FROM clients`, "must be timestamp or timestamptz"},
+		{`SELECT updated_at AS cursor_updated_at, id AS cursor_key, nope FROM clients`, "nope"},
+	} {
+		_, err := Describe(context.Background(), db.DB, Query{SQL: tc.sql})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Describe(%q) = %v, want an error containing %q", tc.sql, err, tc.want)
+		}
+	}
+}
+
+func mustExec(t *testing.T, db *sqlx.DB, q string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
