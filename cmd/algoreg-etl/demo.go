@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/algoreg/algoreg-etl/configs"
+	"github.com/algoreg/algoreg-etl/load/algoregtest"
+	"github.com/algoreg/algoreg-etl/pipeline"
+	etlsql "github.com/algoreg/algoreg-etl/sql"
+)
+
+var demoCmd = &command{
+	name: "demo",
+	summary: "Create the example source database (dropping an earlier demo's), start a sandbox API,\n" +
+		"run the example job twice, and print what was sent and what failed.",
+	usage:   "[flags]",
+	example: "algoreg-etl demo --database postgres://127.0.0.1:5432/postgres?sslmode=disable",
+	flags: func(fs *flag.FlagSet) {
+		fs.String("database", os.Getenv("ALGOREG_ETL_DEMO_DATABASE"), "URL of a PostgreSQL server database to connect to; the demo creates its own database beside it (default $ALGOREG_ETL_DEMO_DATABASE)")
+	},
+	run: demo,
+}
+
+// demoDatabase is the database the demo creates, on the server of --database.
+const demoDatabase = "algoreg_etl_demo"
+
+func demo(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
+	if len(args) != 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	server := fs.Lookup("database").Value.String()
+	if server == "" {
+		return a.fail(errors.New("demo: pass --database or set ALGOREG_ETL_DEMO_DATABASE (make demo finds one)"), exitUsage)
+	}
+	if a.configPath == "" {
+		a.configPath = filepath.Join("configs", "example.yaml")
+	}
+	dsn, err := createDemoDatabase(ctx, server)
+	if err != nil {
+		return a.fail(err, exitFailed)
+	}
+
+	token := make([]byte, 16)
+	rand.Read(token)
+	api := algoregtest.NewHandler(hex.EncodeToString(token))
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+
+	// The example config reads its connections from the environment; the
+	// demo supplies them.
+	vars := map[string]string{
+		"ALGOREG_ETL_SOURCE_DSN": dsn,
+		"ALGOREG_ETL_STATE_DSN":  dsn,
+		"ALGOREG_URL":            srv.URL,
+		"ALGOREG_TOKEN":          hex.EncodeToString(token),
+	}
+	data, err := os.ReadFile(a.configPath)
+	if err != nil {
+		return a.fail(err, exitUsage)
+	}
+	cfg, err := configs.Parse(data, a.configPath, filepath.Dir(a.configPath), func(k string) (string, bool) {
+		if v, ok := vars[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
+	})
+	if err != nil {
+		return a.fail(err, exitUsage)
+	}
+	job, err := cfg.Job("customers")
+	if err != nil {
+		return a.fail(err, exitUsage)
+	}
+	env, closeEnv, err := a.connect(ctx, cfg)
+	if err != nil {
+		return a.fail(err, exitFailed)
+	}
+	defer closeEnv()
+	if _, err := env.State.Migrate(ctx); err != nil {
+		return a.fail(err, exitFailed)
+	}
+	fmt.Fprintf(a.stdout, "Example source database %s on %s, sandbox API at %s.\n\n", demoDatabase, configs.RedactDSN(server), srv.URL)
+
+	res, err := pipeline.Run(ctx, env, job, pipeline.Options{})
+	if err != nil {
+		return a.fail(err, exitCode(res, err))
+	}
+	fmt.Fprintln(a.stdout, "First run:")
+	a.printResult(res)
+
+	fmt.Fprintf(a.stdout, "\nCustomers the sandbox holds (%d):\n", len(api.Customers()))
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EXTERNAL_ID\tTYPE\tNAME\tBORN\tNATIONALITIES\tDISABLED")
+	custs := api.Customers()
+	ids := make([]string, 0, len(custs))
+	for id := range custs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		c := custs[id]
+		name := strings.TrimSpace(strings.Join([]string{c.FirstName, c.MiddleName, c.LastName, c.CompanyName}, " "))
+		disabled := c.Disabled != nil && *c.Disabled
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", id, c.AccountType, name, c.DateOfBirth, strings.Join(c.NationalityCodes, ","), disabled)
+	}
+	tw.Flush()
+
+	errs, err := env.State.RecordErrorsOfRun(ctx, res.RunID)
+	if err != nil {
+		return a.fail(err, exitFailed)
+	}
+	fmt.Fprintf(a.stdout, "\nRecord errors of run %d (%d), from the state table %s.record_errors:\n", res.RunID, len(errs), env.State.Schema())
+	tw = tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEVERITY\tSTAGE\tEXTERNAL_ID\tFIELD\tCODE\tMESSAGE")
+	for _, e := range errs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Severity, e.Stage, e.ExternalID, e.Field, e.Code, e.Message)
+	}
+	tw.Flush()
+
+	res, err = pipeline.Run(ctx, env, job, pipeline.Options{})
+	if err != nil {
+		return a.fail(err, exitCode(res, err))
+	}
+	fmt.Fprintln(a.stdout, "\nSecond run, with nothing changed in the source:")
+	a.printResult(res)
+	return exitOK
+}
+
+// createDemoDatabase creates the demo's source database (holding the state
+// schema too) on the server of serverURL, with the example schema and seed
+// rows, and returns its URL.
+func createDemoDatabase(ctx context.Context, serverURL string) (string, error) {
+	admin, err := sqlx.Open("postgres", serverURL)
+	if err != nil {
+		return "", fmt.Errorf("demo: %s: %w", configs.RedactDSN(serverURL), err)
+	}
+	defer admin.Close()
+	name := pq.QuoteIdentifier(demoDatabase)
+	for _, stmt := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "CREATE DATABASE " + name} {
+		if _, err := admin.ExecContext(ctx, stmt); err != nil {
+			return "", fmt.Errorf("demo: %s: %w", stmt, err)
+		}
+	}
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", fmt.Errorf("demo: database URL: %w", err)
+	}
+	u.Path = "/" + demoDatabase
+	db, err := sqlx.Open("postgres", u.String())
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	for _, f := range []string{"schema.sql", "seed.sql"} {
+		text, err := etlsql.Example(f)
+		if err != nil {
+			return "", err
+		}
+		if _, err := db.ExecContext(ctx, text); err != nil {
+			return "", fmt.Errorf("demo: example %s: %w", f, err)
+		}
+	}
+	return u.String(), nil
+}

@@ -1,0 +1,190 @@
+package state_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	etlsql "github.com/algoreg/algoreg-etl/sql"
+	"github.com/algoreg/algoreg-etl/sql/sqltest"
+	"github.com/algoreg/algoreg-etl/state"
+)
+
+// versions returns the versions of the embedded migrations.
+func versions(t *testing.T) []int {
+	t.Helper()
+	ms, err := etlsql.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []int
+	for _, m := range ms {
+		vs = append(vs, m.Version)
+	}
+	return vs
+}
+
+func TestMigrateTwice(t *testing.T) {
+	ctx := context.Background()
+	db := sqltest.NewDB(t)
+	s := open(t, db.URL, "")
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := versions(t); !slices.Equal(applied, want) {
+		t.Fatalf("first Migrate applied %v, want %v", applied, want)
+	}
+	applied, err = s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 0 {
+		t.Fatalf("second Migrate applied %v, want nothing", applied)
+	}
+	if err := s.CheckVersion(ctx); err != nil {
+		t.Fatalf("CheckVersion after Migrate: %v", err)
+	}
+	var tables []string
+	if err := db.Select(&tables, `SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, state.DefaultSchema); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"record_errors", "runs", "schema_version", "watermarks"}; !slices.Equal(tables, want) {
+		t.Fatalf("tables in %s: %v, want %v", state.DefaultSchema, tables, want)
+	}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	ctx := context.Background()
+	db := sqltest.NewDB(t)
+	want := versions(t)
+	// Several fresh schemas, each raced by two processes.
+	for i := range 4 {
+		schema := fmt.Sprintf("race_%d", i)
+		a, b := open(t, db.URL, schema), open(t, db.URL, schema)
+		var (
+			wg      sync.WaitGroup
+			start   = make(chan struct{})
+			applied [2][]int
+			errs    [2]error
+		)
+		for j, s := range []*state.Store{a, b} {
+			wg.Go(func() {
+				<-start
+				applied[j], errs[j] = s.Migrate(ctx)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for j, err := range errs {
+			if err != nil {
+				t.Fatalf("%s: Migrate %d: %v", schema, j, err)
+			}
+		}
+		both := slices.Sorted(slices.Values(append(applied[0], applied[1]...)))
+		if !slices.Equal(both, want) {
+			t.Fatalf("%s: the two Migrates applied %v and %v; want each of %v applied once", schema, applied[0], applied[1], want)
+		}
+		var recorded []int
+		if err := db.Select(&recorded, `SELECT version FROM `+schema+`.schema_version ORDER BY version`); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(recorded, want) {
+			t.Fatalf("%s: schema_version holds %v, want %v", schema, recorded, want)
+		}
+	}
+}
+
+func TestCustomSchema(t *testing.T) {
+	ctx := context.Background()
+	db := sqltest.NewDB(t)
+	custom := open(t, db.URL, "etl_state_2")
+	if custom.Schema() != "etl_state_2" {
+		t.Fatalf("Schema() = %q", custom.Schema())
+	}
+	if _, err := custom.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := custom.StartRun(ctx, state.Run{Job: "customers", Kind: state.KindRun}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM etl_state_2.runs`); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("etl_state_2.runs holds %d rows, want 1", n)
+	}
+	// The default schema was not touched, and a Store on it is unmigrated.
+	if err := db.Get(&n, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, state.DefaultSchema); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("schema %s was created by a Store on etl_state_2", state.DefaultSchema)
+	}
+}
+
+func TestMigrateIntoExistingSchema(t *testing.T) {
+	// An administrator may create the schema beforehand and grant only
+	// rights on it.
+	ctx := context.Background()
+	db := sqltest.NewDB(t)
+	if _, err := db.Exec(`CREATE SCHEMA made_by_dba`); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, db.URL, "made_by_dba")
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckVersion(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckVersion(t *testing.T) {
+	ctx := context.Background()
+	ms, err := etlsql.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := ms[len(ms)-1].Version
+	tests := []struct {
+		name  string
+		setup string // SQL run on the fresh database
+		have  int
+	}{
+		{"no schema", ``, 0},
+		{"empty schema", `CREATE SCHEMA algoreg_etl`, 0},
+		{"no migration recorded", `CREATE SCHEMA algoreg_etl; CREATE TABLE algoreg_etl.schema_version (version int PRIMARY KEY, name text, applied_at timestamptz)`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := sqltest.NewDB(t)
+			if tt.setup != "" {
+				if _, err := db.Exec(tt.setup); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := open(t, db.URL, "")
+			err := s.CheckVersion(ctx)
+			var ve *state.VersionError
+			if !errors.As(err, &ve) {
+				t.Fatalf("CheckVersion on an unmigrated schema: %v, want a *VersionError", err)
+			}
+			if ve.Have != tt.have || ve.Want != latest {
+				t.Errorf("VersionError{Have: %d, Want: %d}, want {%d, %d}", ve.Have, ve.Want, tt.have, latest)
+			}
+			want := fmt.Sprintf("state schema algoreg_etl is at version %d, this binary needs %d: run `algoreg-etl migrate`", tt.have, latest)
+			if err.Error() != want {
+				t.Errorf("error %q, want %q", err, want)
+			}
+			if !strings.Contains(err.Error(), "algoreg-etl migrate") {
+				t.Errorf("error %q does not say to run algoreg-etl migrate", err)
+			}
+		})
+	}
+}

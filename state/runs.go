@@ -1,0 +1,293 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kinds of run, stored in runs.kind.
+const (
+	KindRun       = "run"       // an incremental run, scheduled or by hand
+	KindBackfill  = "backfill"  // a re-send of every row changed since an instant
+	KindVerify    = "verify"    // a dry run: the API validates and persists nothing
+	KindOffline   = "offline"   // reads and transforms, does not call the API
+	KindRetry     = "retry"     // a re-send of the records that failed earlier
+	KindReconcile = "reconcile" // a comparison of the source with what was sent
+)
+
+// Statuses of a run, stored in runs.status.
+const (
+	StatusRunning     = "running"     // started and not yet closed
+	StatusSucceeded   = "succeeded"   // finished; every row accepted or skipped
+	StatusPartial     = "partial"     // finished; some records are in record_errors
+	StatusFailed      = "failed"      // stopped by an error; the watermark holds
+	StatusInterrupted = "interrupted" // cancelled, or abandoned by a process that died
+)
+
+// ErrRunClosed is returned, wrapped, when a run that is no longer running is
+// checkpointed or finished: another process has closed it, typically with
+// [Store.AbandonRuns] after this process lost the job's lock.
+var ErrRunClosed = errors.New("run is no longer running")
+
+// Counts are a run's running totals of records.
+type Counts struct {
+	Extracted int64 // rows read from the source
+	Sent      int64 // records sent and accepted by the API
+	Added     int64 // customers the API reported as created
+	Skipped   int64 // rows unchanged since last sent
+	Invalid   int64 // rows refused before sending
+	Rejected  int64 // records the API refused
+	Warnings  int64 // warnings the API returned
+}
+
+// Add adds d to c, field by field.
+func (c *Counts) Add(d Counts) {
+	c.Extracted += d.Extracted
+	c.Sent += d.Sent
+	c.Added += d.Added
+	c.Skipped += d.Skipped
+	c.Invalid += d.Invalid
+	c.Rejected += d.Rejected
+	c.Warnings += d.Warnings
+}
+
+// A Run is one run of a job, as recorded in the runs table.
+type Run struct {
+	ID            int64
+	Job           string
+	Kind          string // one of the Kind constants
+	Status        string // one of the Status constants
+	StartedAt     time.Time
+	FinishedAt    *time.Time // nil while running
+	WindowFrom    *time.Time // nil: from the beginning
+	WindowFromKey string
+	WindowTo      *time.Time
+	Counts
+	DisableRiskScan *bool // nil: not decided yet
+	Error           string
+}
+
+// StartRun records a new run with status running and returns its ID. It
+// uses r's Job, Kind, window fields and DisableRiskScan.
+func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
+	if r.Job == "" {
+		return 0, errors.New("state: start run: no job")
+	}
+	var id int64
+	err := s.db.QueryRowContext(ctx, s.q.startRun, r.Job, r.Kind, StatusRunning,
+		r.WindowFrom, r.WindowFromKey, r.WindowTo, r.DisableRiskScan).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("state: start %s run of job %q: %w", r.Kind, r.Job, err)
+	}
+	return id, nil
+}
+
+const startRun = `INSERT INTO {s}.runs (job, kind, status, window_from, window_from_key, window_to, disable_risk_scan)
+VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7)
+RETURNING id`
+
+// A Checkpoint is the progress of a running run: its counts so far and,
+// when it has moved, the watermark of one of its streams.
+type Checkpoint struct {
+	RunID     int64
+	Job       string
+	Stream    string     // e.g. "customers"; needed with Watermark
+	Watermark *Watermark // nil: counts only
+	Counts    Counts
+}
+
+// Checkpoint sets the run's counts and, when c.Watermark is not nil, the
+// stream's watermark, in one transaction, so that the watermark never runs
+// ahead of the counts that explain it.
+//
+// Checkpoint stores the watermark it is given: it does not check that the
+// watermark moves forwards, because source keys are compared here as text
+// while the source may order them as numbers. Keeping the watermark
+// monotonic is the pipeline's duty.
+//
+// The run must be running and belong to c.Job; otherwise nothing is written
+// and the error wraps [ErrRunClosed], or [sql.ErrNoRows] when there is no
+// such run.
+func (s *Store) Checkpoint(ctx context.Context, c Checkpoint) (err error) {
+	if c.Watermark != nil && c.Stream == "" {
+		return fmt.Errorf("state: checkpoint run %d: watermark without a stream", c.RunID)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("state: checkpoint run %d: %w", c.RunID, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	k := c.Counts
+	res, err := tx.ExecContext(ctx, s.q.checkpointRun, c.RunID, c.Job,
+		k.Extracted, k.Sent, k.Added, k.Skipped, k.Invalid, k.Rejected, k.Warnings)
+	if err := s.updatedRun(ctx, c.RunID, res, err); err != nil {
+		return fmt.Errorf("state: checkpoint: %w", err)
+	}
+	if w := c.Watermark; w != nil {
+		_, err := tx.ExecContext(ctx, s.q.upsertWatermark, c.Job, c.Stream, w.UpdatedAt.Truncate(time.Microsecond), w.Key, c.RunID)
+		if err != nil {
+			return fmt.Errorf("state: checkpoint run %d: watermark of %s/%s: %w", c.RunID, c.Job, c.Stream, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("state: checkpoint run %d: %w", c.RunID, err)
+	}
+	return nil
+}
+
+const checkpointRun = `UPDATE {s}.runs SET
+	extracted = $3, sent = $4, added = $5, skipped = $6, invalid = $7, rejected = $8, warnings = $9
+WHERE id = $1 AND job = $2 AND status = 'running'`
+
+// FinishRun closes a running run: it sets its status (any but
+// [StatusRunning]), its final counts, its error text ("" for none) and its
+// finish time. The error wraps [ErrRunClosed] when the run was already
+// closed, and [sql.ErrNoRows] when there is no such run.
+func (s *Store) FinishRun(ctx context.Context, id int64, status string, c Counts, errText string) error {
+	if status == StatusRunning {
+		return fmt.Errorf("state: finish run %d: status %q does not close a run", id, status)
+	}
+	res, err := s.db.ExecContext(ctx, s.q.finishRun, id, status,
+		c.Extracted, c.Sent, c.Added, c.Skipped, c.Invalid, c.Rejected, c.Warnings, errText)
+	if err := s.updatedRun(ctx, id, res, err); err != nil {
+		return fmt.Errorf("state: finish run as %s: %w", status, err)
+	}
+	return nil
+}
+
+const finishRun = `UPDATE {s}.runs SET
+	status = $2, finished_at = now(),
+	extracted = $3, sent = $4, added = $5, skipped = $6, invalid = $7, rejected = $8, warnings = $9,
+	error = NULLIF($10, '')
+WHERE id = $1 AND status = 'running'`
+
+// updatedRun turns the result of an UPDATE of one running run into an
+// error: err itself, or why no row was updated.
+func (s *Store) updatedRun(ctx context.Context, id int64, res sql.Result, err error) error {
+	if err != nil {
+		return fmt.Errorf("run %d: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("run %d: %w", id, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	var status string
+	if err := s.db.QueryRowContext(ctx, s.q.runStatus, id).Scan(&status); err != nil {
+		return fmt.Errorf("run %d: %w", id, err)
+	}
+	if status == StatusRunning {
+		return fmt.Errorf("run %d: belongs to another job", id)
+	}
+	return fmt.Errorf("run %d is %s: %w", id, status, ErrRunClosed)
+}
+
+// SetRunRiskScan records the disable_risk_scan flag a run sends with its
+// requests, once it has been decided.
+func (s *Store) SetRunRiskScan(ctx context.Context, id int64, disable bool) error {
+	res, err := s.db.ExecContext(ctx, s.q.setRiskScan, id, disable)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && n == 0 {
+			err = sql.ErrNoRows
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("state: set disable_risk_scan of run %d: %w", id, err)
+	}
+	return nil
+}
+
+// AbandonRuns marks job's runs that are still running as interrupted, with
+// the error "process ended without closing the run", and returns how many
+// it marked. Only the holder of the job's lock can have a running run, so
+// the holder calls this right after taking the lock, to close the runs of a
+// process that died.
+func (s *Store) AbandonRuns(ctx context.Context, job string) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q.abandonRuns, job)
+	if err != nil {
+		return 0, fmt.Errorf("state: abandon runs of job %q: %w", job, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("state: abandon runs of job %q: %w", job, err)
+	}
+	return n, nil
+}
+
+const abandonRuns = `UPDATE {s}.runs SET
+	status = 'interrupted', finished_at = now(), error = 'process ended without closing the run'
+WHERE job = $1 AND status = 'running'`
+
+// Run returns the run with the given ID; the error wraps [sql.ErrNoRows]
+// when there is none.
+func (s *Store) Run(ctx context.Context, id int64) (Run, error) {
+	r, err := scanRun(s.db.QueryRowContext(ctx, s.q.run, id))
+	if err != nil {
+		return Run{}, fmt.Errorf("state: run %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// Runs returns up to limit runs of job, newest first; job "" means every
+// job, and limit <= 0 means no limit.
+func (s *Store) Runs(ctx context.Context, job string, limit int) ([]Run, error) {
+	var lim any // NULL: LIMIT ALL
+	if limit > 0 {
+		lim = limit
+	}
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if job == "" {
+		rows, err = s.db.QueryContext(ctx, s.q.runs, lim)
+	} else {
+		rows, err = s.db.QueryContext(ctx, s.q.runsOfJob, lim, job)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: runs of job %q: %w", job, err)
+	}
+	defer rows.Close()
+	var runs []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("state: runs of job %q: %w", job, err)
+		}
+		runs = append(runs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state: runs of job %q: %w", job, err)
+	}
+	return runs, nil
+}
+
+const runColumns = `id, job, kind, status, started_at, finished_at, window_from, coalesce(window_from_key, ''), window_to,
+	extracted, sent, added, skipped, invalid, rejected, warnings, disable_risk_scan, coalesce(error, '')`
+
+// scanRun reads a row of runColumns.
+func scanRun(row interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	err := row.Scan(&r.ID, &r.Job, &r.Kind, &r.Status, &r.StartedAt, &r.FinishedAt, &r.WindowFrom, &r.WindowFromKey, &r.WindowTo,
+		&r.Extracted, &r.Sent, &r.Added, &r.Skipped, &r.Invalid, &r.Rejected, &r.Warnings, &r.DisableRiskScan, &r.Error)
+	if err != nil {
+		return Run{}, err
+	}
+	r.StartedAt = r.StartedAt.UTC()
+	for _, t := range []*time.Time{r.FinishedAt, r.WindowFrom, r.WindowTo} {
+		if t != nil {
+			*t = t.UTC()
+		}
+	}
+	return r, nil
+}

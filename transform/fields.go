@@ -1,0 +1,115 @@
+package transform
+
+import (
+	"fmt"
+	"strings"
+)
+
+// field is a customer field that a query column may carry.
+type field uint8
+
+// The customer fields a query may select, in the contract's order.
+// variations is an API field too, but is not supported yet: a variations
+// column is an unknown column.
+const (
+	fieldExternalID field = iota
+	fieldAccountType
+	fieldFirstName
+	fieldMiddleName
+	fieldLastName
+	fieldCompanyName
+	fieldTradingName
+	fieldDateOfBirth
+	fieldNationalityCodes
+	fieldDomicileCodes
+	fieldAliasIDs
+	fieldRegistrationNumber
+	fieldPhone
+	fieldComment
+	fieldDisabled
+	fieldKYCLevel
+	fieldKYCLevelRequested
+	fieldParentExternalID
+	fieldReviewGroups
+	fieldContacts
+	fieldFields
+	numFields
+)
+
+// fieldNames holds the API name of each field, which is also the name of the
+// column that carries it.
+var fieldNames = [numFields]string{
+	fieldExternalID:         "external_id",
+	fieldAccountType:        "account_type",
+	fieldFirstName:          "first_name",
+	fieldMiddleName:         "middle_name",
+	fieldLastName:           "last_name",
+	fieldCompanyName:        "company_name",
+	fieldTradingName:        "trading_name",
+	fieldDateOfBirth:        "date_of_birth",
+	fieldNationalityCodes:   "nationality_codes",
+	fieldDomicileCodes:      "domicile_codes",
+	fieldAliasIDs:           "alias_ids",
+	fieldRegistrationNumber: "registration_number",
+	fieldPhone:              "phone",
+	fieldComment:            "comment",
+	fieldDisabled:           "disabled",
+	fieldKYCLevel:           "kyc_level",
+	fieldKYCLevelRequested:  "kyc_level_requested",
+	fieldParentExternalID:   "parent_external_id",
+	fieldReviewGroups:       "review_groups",
+	fieldContacts:           "contacts",
+	fieldFields:             "fields",
+}
+
+// String returns the API name of f.
+func (f field) String() string { return fieldNames[f] }
+
+// lookupField returns the field a column named name carries. Names are
+// matched exactly: PostgreSQL folds unquoted column names to lower case.
+func lookupField(name string) (field, bool) {
+	for f, n := range fieldNames {
+		if n == name {
+			return field(f), true
+		}
+	}
+	return 0, false
+}
+
+// unknownColumnError describes a column that carries no customer field,
+// suggesting the field it may be a misspelling of.
+func unknownColumnError(name string) error {
+	hint := ""
+	best, bestDist := "", 3 // suggest only names at most 2 edits away
+	for _, n := range fieldNames {
+		if d := editDistance(strings.ToLower(name), n); d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	if best != "" {
+		hint = fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return fmt.Errorf("transform: column %q is not a customer field%s; the query may select only the cursor columns and these: %s",
+		name, hint, strings.Join(fieldNames[:], ", "))
+}
+
+// editDistance returns the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

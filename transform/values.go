@@ -1,0 +1,259 @@
+package transform
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/algoreg/algoreg-etl/load"
+)
+
+// This file converts one row value to the value of one field. Each function
+// returns a *FieldError, never an error interface holding a nil pointer.
+
+// text converts the value of a text field: trimmed, "" when NULL or blank.
+func text(f field, v any) (string, *FieldError) {
+	switch v := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return trim(f, v)
+	}
+	return "", invalidType(f, v, "text")
+}
+
+// trim checks that s is valid UTF-8 and trims its surrounding white space.
+func trim(f field, s string) (string, *FieldError) {
+	if !utf8.ValidString(s) {
+		return "", fieldError(f, s, CodeInvalidUTF8, "not valid UTF-8")
+	}
+	return strings.TrimSpace(s), nil
+}
+
+// key converts the value of external_id or parent_external_id: text, or an
+// integer written in decimal, since a key column is often numeric.
+func key(f field, v any) (string, *FieldError) {
+	switch v := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return trim(f, v)
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	}
+	return "", invalidType(f, v, "text or integer")
+}
+
+// accountType converts the value of account_type: "F" or "N" in either case.
+func accountType(v any) (string, *FieldError) {
+	s, fe := text(fieldAccountType, v)
+	if fe != nil || s == "" {
+		return "", fe
+	}
+	switch s {
+	case "F", "f":
+		return load.AccountFirm, nil
+	case "N", "n":
+		return load.AccountIndividual, nil
+	}
+	return "", fieldError(fieldAccountType, s, CodeInvalidAccountType, `want "F" (firm) or "N" (individual)`)
+}
+
+// list returns the elements of a text[] value, or of a text value taken as
+// a one-element list.
+func list(f field, v any, one *[1]string) ([]string, *FieldError) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case []string:
+		return v, nil
+	case string:
+		one[0] = v
+		return one[:], nil
+	}
+	return nil, invalidType(f, v, "text[]")
+}
+
+// countryCodes converts the value of nationality_codes or domicile_codes:
+// accepted country codes, upper case, without blanks or duplicates, in the
+// order given; nil when none is left.
+func countryCodes(f field, v any) ([]string, *FieldError) {
+	var one [1]string
+	in, fe := list(f, v, &one)
+	if fe != nil {
+		return nil, fe
+	}
+	var out []string
+	for _, s := range in {
+		s, fe := trim(f, s)
+		if fe != nil {
+			return nil, fe
+		}
+		if s == "" {
+			continue
+		}
+		code, ok := countryCode(s)
+		if !ok {
+			return nil, fieldError(f, s, CodeInvalidCountryCode, "not an ISO 3166-1 alpha-2 country code")
+		}
+		if slices.Contains(out, code) {
+			continue
+		}
+		if out == nil {
+			out = make([]string, 0, len(in))
+		}
+		out = append(out, code)
+	}
+	return out, nil
+}
+
+// strs converts the value of alias_ids: trimmed strings without blanks, in
+// the order given; nil when none is left.
+func strs(f field, v any) ([]string, *FieldError) {
+	var one [1]string
+	in, fe := list(f, v, &one)
+	if fe != nil {
+		return nil, fe
+	}
+	var out []string
+	for _, s := range in {
+		s, fe := trim(f, s)
+		if fe != nil {
+			return nil, fe
+		}
+		if s == "" {
+			continue
+		}
+		if out == nil {
+			out = make([]string, 0, len(in))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// level converts the value of kyc_level or kyc_level_requested: a
+// non-negative integer, or text holding one. ok is false when the value is
+// NULL or blank.
+func level(f field, v any) (n int64, ok bool, fe *FieldError) {
+	switch v := v.(type) {
+	case nil:
+		return 0, false, nil
+	case int64:
+		n = v
+	case string:
+		s, fe := trim(f, v)
+		if fe != nil || s == "" {
+			return 0, false, fe
+		}
+		var err error
+		if n, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return 0, false, fieldError(f, s, CodeInvalidInteger, "want a whole number")
+		}
+	default:
+		return 0, false, invalidType(f, v, "integer")
+	}
+	if n < 0 {
+		return 0, false, fieldError(f, n, CodeNegativeInteger, "must not be negative")
+	}
+	return n, true, nil
+}
+
+// flag converts the value of disabled. ok is false when the value is NULL.
+func flag(f field, v any) (b, ok bool, fe *FieldError) {
+	switch v := v.(type) {
+	case nil:
+		return false, false, nil
+	case bool:
+		return v, true, nil
+	}
+	return false, false, invalidType(f, v, "boolean")
+}
+
+// object converts the value of fields: a JSON object, from json or jsonb, or
+// from text holding one. An empty object and JSON null give nil.
+func object(f field, v any) (json.RawMessage, *FieldError) {
+	var b []byte
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		b = v
+	case string:
+		s, fe := trim(f, v)
+		if fe != nil || s == "" {
+			return nil, fe
+		}
+		b = []byte(s)
+	default:
+		return nil, invalidType(f, v, "json object")
+	}
+	if !utf8.Valid(b) {
+		return nil, fieldError(f, string(b), CodeInvalidUTF8, "not valid UTF-8")
+	}
+	b = trimJSONSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		return nil, nil
+	case !json.Valid(b):
+		return nil, fieldError(f, string(b), CodeInvalidFields, "not valid JSON")
+	case b[0] != '{':
+		return nil, fieldError(f, string(b), CodeInvalidFields, "want a JSON object")
+	case len(trimJSONSpace(b[1:])) == 1: // only the closing brace is left
+		return nil, nil
+	}
+	return json.RawMessage(b), nil
+}
+
+// trimJSONSpace trims JSON's white space from both ends of b.
+func trimJSONSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// delta converts the value of review_groups or contacts. The contract takes
+// one string, which the API splits on ";" and ",", or an array of
+// SaveCustomerDeltaArrayItemString, whose shape it does not give. Only the
+// string form is supported yet: text is passed on as a JSON string. The
+// array form will be another case of the switch.
+func delta(f field, v any) (json.RawMessage, *FieldError) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		s, fe := trim(f, v)
+		if fe != nil || s == "" {
+			return nil, fe
+		}
+		return jsonString(s), nil
+	}
+	return nil, invalidType(f, v, "text")
+}
+
+// jsonString returns s, valid UTF-8, as a JSON string. It escapes only what
+// JSON requires (quote, backslash, control characters): cheaper than
+// json.Marshal, and encoding/json re-escapes raw JSON as it sends it anyway.
+func jsonString(s string) json.RawMessage {
+	const hex = "0123456789abcdef"
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
