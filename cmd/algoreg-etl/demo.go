@@ -115,7 +115,7 @@ func demo(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 	sort.Strings(ids)
 	for _, id := range ids {
 		c := custs[id]
-		name := strings.TrimSpace(strings.Join([]string{c.FirstName, c.MiddleName, c.LastName, c.CompanyName}, " "))
+		name := strings.Join(strings.Fields(strings.Join([]string{c.FirstName, c.MiddleName, c.LastName, c.CompanyName}, " ")), " ")
 		disabled := c.Disabled != nil && *c.Disabled
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", id, c.AccountType, name, c.DateOfBirth, strings.Join(c.NationalityCodes, ","), disabled)
 	}

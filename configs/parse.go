@@ -1,0 +1,372 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the config file at path, expanding ${NAME} from the process's
+// environment. Query paths are resolved against the file's folder.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path, filepath.Dir(path), os.LookupEnv)
+}
+
+// Parse reads a config from data. name is the file's name for messages; dir
+// is the folder that relative query paths are resolved against; lookupEnv
+// gives the value of an environment variable (os.LookupEnv when nil).
+//
+// The error, when not nil, joins one *Error per problem found, in line
+// order.
+func Parse(data []byte, name, dir string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	p := &problems{file: name}
+	root, err := parseYAML(data)
+	if err != nil {
+		p.errs = append(p.errs, yamlError(name, err))
+		return nil, p.err()
+	}
+	if root.Kind != yaml.MappingNode {
+		p.add(root.Line, "", "", "want a mapping of keys (source, state, algoreg, jobs) to values, got %s", describeNode(root))
+		return nil, p.err()
+	}
+	expandEnv(root, "", "", lookupEnv, p)
+	var f fileConfig
+	if err := f.UnmarshalYAML(root); err != nil {
+		p.add(0, "", "", "%v", err)
+		return nil, p.err()
+	}
+	c := check(&f, name, dir, p)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseYAML returns the root node of data's one YAML document.
+func parseYAML(data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF {
+			return nil, errors.New("the file is empty")
+		}
+		return nil, err
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err != io.EOF {
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("line %d: a second YAML document: a config is one document", next.Line)
+	}
+	if len(doc.Content) == 0 {
+		return nil, errors.New("the file is empty")
+	}
+	return doc.Content[0], nil
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlError turns a YAML syntax error into an *Error with a line.
+func yamlError(name string, err error) *Error {
+	msg := err.Error()
+	e := &Error{File: name, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = m[2]
+	}
+	return e
+}
+
+var (
+	schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	jobName    = regexp.MustCompile(`^[a-z0-9_-]+$`)
+)
+
+// Limits of the job settings.
+const (
+	maxChunkSize   = 10000
+	maxConcurrency = 64
+	maxPageSize    = 1000000
+)
+
+// check validates f, fills in the defaults and returns the Config, recording
+// every problem in p.
+func check(f *fileConfig, name, dir string, p *problems) *Config {
+	c := &Config{File: name}
+	sectionProblems(p, &f.at, "", "")
+	sectionProblems(p, &f.Source.at, "", "source")
+	sectionProblems(p, &f.State.at, "", "state")
+	sectionProblems(p, &f.Algoreg.at, "", "algoreg")
+
+	// source, state
+	c.Source.DSN = checkDSN(p, &f.Source.DSN, "source.dsn", or(f.Source.at.lineOf("dsn"), f.at.lineOf("source")), true)
+	c.State.DSN = checkDSN(p, &f.State.DSN, "state.dsn", 0, false)
+	if c.State.DSN == "" {
+		c.State.DSN = c.Source.DSN
+	}
+	c.State.Schema = DefaultSchema
+	if s := &f.State.Schema; fieldOK(p, s, "", "state.schema") && s.val != "" {
+		switch {
+		case !schemaName.MatchString(s.val):
+			p.add(s.line, "", "state.schema", "%q is not a plain PostgreSQL name: use lower-case letters, digits and '_', not starting with a digit", s.val)
+		case len(s.val) > 63:
+			p.add(s.line, "", "state.schema", "%q is longer than PostgreSQL's 63 bytes", s.val)
+		case strings.HasPrefix(s.val, "pg_"):
+			p.add(s.line, "", "state.schema", "%q: names starting with pg_ are reserved by PostgreSQL", s.val)
+		default:
+			c.State.Schema = s.val
+		}
+	}
+
+	// algoreg
+	a := &f.Algoreg
+	c.Algoreg.URL = checkAPIURL(p, &a.URL, or(a.at.lineOf("url"), f.at.lineOf("algoreg")))
+	if fieldOK(p, &a.Token, "", "algoreg.token") && a.Token.val != "" {
+		if strings.ContainsAny(string(a.Token.val), " \t\r\n") {
+			p.add(a.Token.line, "", "algoreg.token", "holds spaces or line breaks (value not shown)")
+		}
+		c.Algoreg.Token = a.Token.val
+	} else if a.Token.bad == "" {
+		p.add(or(a.Token.line, a.at.lineOf("token"), f.at.lineOf("algoreg")), "", "algoreg.token", "is required")
+	}
+	c.Algoreg.Timeout = DefaultTimeout
+	if t := &a.Timeout; fieldOK(p, t, "", "algoreg.timeout") {
+		if t.val <= 0 {
+			p.add(t.line, "", "algoreg.timeout", "must be more than 0, got %s", time.Duration(t.val))
+		} else {
+			c.Algoreg.Timeout = time.Duration(t.val)
+		}
+	}
+
+	// jobs
+	if fieldOK(p, &f.Jobs, "", "jobs") && len(f.Jobs.val) > 0 {
+		first := map[string]int{}
+		for i, e := range f.Jobs.val {
+			if !e.at.set { // an item with no value
+				p.add(e.at.line, fmt.Sprintf("#%d", i+1), "", "is empty: a job needs at least a name and a customers_query")
+				continue
+			}
+			j := checkJob(p, e, i, dir)
+			if j.Name != "" {
+				if l, dup := first[j.Name]; dup {
+					p.add(e.Name.line, j.Name, "name", "two jobs have this name (the other at line %d)", l)
+				} else {
+					first[j.Name] = e.Name.line
+				}
+			}
+			c.Jobs = append(c.Jobs, j)
+		}
+	} else if f.Jobs.bad == "" {
+		p.add(or(f.Jobs.line, f.at.lineOf("jobs")), "", "jobs", "at least one job is required")
+	}
+	return c
+}
+
+// sectionProblems reports the shape problems of one mapping.
+func sectionProblems(p *problems, s *section, job, prefix string) {
+	for _, kp := range s.problems {
+		p.add(kp.line, job, joinKey(prefix, kp.key), "%s", kp.msg)
+	}
+}
+
+// fieldOK reports whether f was given and decoded, reporting it when it
+// could not be decoded.
+func fieldOK[T any](p *problems, f *field[T], job, key string) bool {
+	if f.bad != "" {
+		p.add(f.line, job, key, "%s", f.bad)
+	}
+	return f.ok()
+}
+
+// or returns the first of lines that is known (not 0): the line of a value,
+// else of its key, else of its section.
+func or(lines ...int) int {
+	for _, l := range lines {
+		if l > 0 {
+			return l
+		}
+	}
+	return 0
+}
+
+// checkDSN checks a database connection string without ever showing it.
+// keyLine is where to report it missing.
+func checkDSN(p *problems, f *field[DSN], key string, keyLine int, required bool) DSN {
+	if !fieldOK(p, f, "", key) || f.val == "" {
+		if required && f.bad == "" {
+			p.add(or(f.line, keyLine), "", key, "is required")
+		}
+		return ""
+	}
+	dsn := string(f.val)
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		switch {
+		case err != nil:
+			p.add(f.line, "", key, "not a valid URL (value not shown): percent-encode special characters of the password, e.g. '#' as %%23 and '@' as %%40")
+			return ""
+		case u.Scheme != "postgres" && u.Scheme != "postgresql":
+			p.add(f.line, "", key, "URL scheme must be postgres or postgresql, got %q", u.Scheme)
+			return ""
+		}
+	} else if _, err := scanConninfo(dsn); err != nil {
+		p.add(f.line, "", key, "neither a postgres:// URL nor a valid key=value connection string (value not shown)")
+		return ""
+	}
+	return f.val
+}
+
+// checkAPIURL checks algoreg.url and returns it without a trailing '/'. The
+// value is never shown: a URL may hold credentials. keyLine is where to
+// report it missing.
+func checkAPIURL(p *problems, f *field[string], keyLine int) string {
+	const key = "algoreg.url"
+	if !fieldOK(p, f, "", key) || f.val == "" {
+		if f.bad == "" {
+			p.add(or(f.line, keyLine), "", key, "is required")
+		}
+		return ""
+	}
+	u, err := url.Parse(f.val)
+	switch {
+	case err != nil:
+		p.add(f.line, "", key, "not a valid URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		p.add(f.line, "", key, "must start with https:// or http://")
+	case u.Host == "":
+		p.add(f.line, "", key, "has no host")
+	case u.User != nil:
+		p.add(f.line, "", key, "must not hold credentials: the token goes in algoreg.token")
+	case u.RawQuery != "" || u.ForceQuery:
+		p.add(f.line, "", key, "must not have a query ('?...')")
+	case u.Fragment != "":
+		p.add(f.line, "", key, "must not have a fragment ('#...')")
+	default:
+		return strings.TrimRight(f.val, "/")
+	}
+	return ""
+}
+
+// checkJob checks the i-th job and fills in its defaults.
+func checkJob(p *problems, e *jobEntry, i int, dir string) Job {
+	label, line := fmt.Sprintf("#%d", i+1), e.at.line
+	var j Job
+	if fieldOK(p, &e.Name, label, "name") && e.Name.val != "" {
+		if jobName.MatchString(e.Name.val) {
+			j.Name, label = e.Name.val, e.Name.val
+		} else {
+			p.add(e.Name.line, label, "name", "%q: use lower-case letters, digits, '_' and '-'", e.Name.val)
+		}
+	} else if e.Name.bad == "" {
+		p.add(line, label, "name", "is required")
+	}
+	// Shape problems come after the name, so that they can carry it.
+	sectionProblems(p, &e.at, label, "")
+
+	if fieldOK(p, &e.CustomersQuery, label, "customers_query") && e.CustomersQuery.val != "" {
+		j.CustomersQuery = e.CustomersQuery.val
+		if !filepath.IsAbs(j.CustomersQuery) {
+			j.CustomersQuery = filepath.Join(dir, j.CustomersQuery)
+		}
+		b, err := os.ReadFile(j.CustomersQuery)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			p.add(e.CustomersQuery.line, label, "customers_query", "file %s does not exist", j.CustomersQuery)
+		case err != nil:
+			p.add(e.CustomersQuery.line, label, "customers_query", "%v", err)
+		case strings.TrimSpace(string(b)) == "":
+			p.add(e.CustomersQuery.line, label, "customers_query", "file %s is empty", j.CustomersQuery)
+		default:
+			j.CustomersSQL = string(b)
+		}
+	} else if e.CustomersQuery.bad == "" {
+		p.add(line, label, "customers_query", "is required: the path of the SQL file that selects the customers")
+	}
+
+	j.ChunkSize = checkInt(p, &e.ChunkSize, label, "chunk_size", DefaultChunkSize, 1, maxChunkSize)
+	j.Concurrency = checkInt(p, &e.Concurrency, label, "concurrency", DefaultConcurrency, 1, maxConcurrency)
+	j.PageSize = checkInt(p, &e.PageSize, label, "page_size", DefaultPageSize, 1, maxPageSize)
+
+	j.SafetyLag = DefaultSafetyLag
+	if s := &e.SafetyLag; fieldOK(p, s, label, "safety_lag") {
+		if s.val < 0 {
+			p.add(s.line, label, "safety_lag", "must not be negative, got %s", time.Duration(s.val))
+		} else {
+			j.SafetyLag = time.Duration(s.val)
+		}
+	}
+
+	j.CursorTimezone = checkLocation(p, &e.CursorTimezone, label, "cursor_timezone")
+	j.Timezone = checkLocation(p, &e.Timezone, label, "timezone")
+	if s := &e.Schedule; fieldOK(p, s, label, "schedule") && strings.TrimSpace(s.val) != "" {
+		j.Schedule = strings.TrimSpace(s.val)
+		if err := checkSchedule(j.Schedule, j.Timezone); err != nil {
+			p.add(s.line, label, "schedule", "%v", err)
+		}
+	}
+	return j
+}
+
+// checkInt returns f's value, or def when not given, checking it is in
+// [lo, hi].
+func checkInt(p *problems, f *field[int], job, key string, def, lo, hi int) int {
+	if !fieldOK(p, f, job, key) {
+		return def
+	}
+	if f.val < lo || f.val > hi {
+		p.add(f.line, job, key, "must be between %d and %d, got %d", lo, hi, f.val)
+	}
+	return f.val
+}
+
+// checkLocation loads the time zone named by f, UTC when not given.
+func checkLocation(p *problems, f *field[string], job, key string) *time.Location {
+	if !fieldOK(p, f, job, key) || f.val == "" {
+		return time.UTC
+	}
+	if f.val == "Local" {
+		p.add(f.line, job, key, "name a zone such as \"Europe/Zurich\" or \"UTC\": \"Local\" depends on the machine")
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(f.val)
+	if err != nil {
+		p.add(f.line, job, key, "unknown time zone %q: use an IANA name such as \"Europe/Zurich\" or \"UTC\"", f.val)
+		return time.UTC
+	}
+	return loc
+}
+
+// checkSchedule checks a cron expression as gocron v2's CronJob(s, false)
+// reads it: five fields, or a descriptor such as "@daily", in zone loc.
+func checkSchedule(s string, loc *time.Location) error {
+	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
+		return errors.New("give the time zone with the timezone key, not in the expression")
+	}
+	sched, err := cron.ParseStandard("CRON_TZ=" + loc.String() + " " + s)
+	if err != nil {
+		return fmt.Errorf("invalid cron expression %q: %v (want 5 fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\")", s, err)
+	}
+	if sched.Next(time.Now()).IsZero() {
+		return fmt.Errorf("cron expression %q never fires", s)
+	}
+	return nil
+}

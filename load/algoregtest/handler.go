@@ -1,0 +1,257 @@
+package algoregtest
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/algoreg/algoreg-etl/load"
+)
+
+// maxBody is the largest request body the Handler reads; larger ones get 413.
+const maxBody = 32 << 20
+
+// Handler serves the Save customers endpoint from an in-memory store. It is
+// safe for concurrent use and needs no *testing.T: a command can serve it
+// with http.Server{Handler: NewHandler(token)}.
+type Handler struct {
+	token string
+
+	mu         sync.Mutex
+	customers  map[string]load.Customer
+	ids        map[string]int64 // customer_id of each stored customer
+	relations  map[string]load.Relation
+	lastID     int64
+	requests   int
+	received   int
+	riskScan   []bool
+	beforeSave func(*load.SaveRequest)
+	faults     []Fault
+}
+
+// NewHandler returns a Handler with an empty store that accepts calls
+// bearing token.
+func NewHandler(token string) *Handler {
+	h := &Handler{token: token}
+	h.Reset()
+	return h
+}
+
+// Reset empties the store, zeroes the counters, and drops the hook and any
+// queued faults, as if the Handler were new; the token is kept.
+func (h *Handler) Reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.customers = make(map[string]load.Customer)
+	h.ids = make(map[string]int64)
+	h.relations = make(map[string]load.Relation)
+	h.lastID = 0
+	h.requests = 0
+	h.received = 0
+	h.riskScan = nil
+	h.beforeSave = nil
+	h.faults = nil
+}
+
+// SetBeforeSave sets a hook called with each call that decoded, before it is
+// checked and stored (nil removes it). The hook runs without the Handler's
+// lock, so it may block or sleep, for example to make chunks complete out of
+// order; it must not modify the request. A Server cannot close while a hook
+// blocks: release it before the test ends.
+func (h *Handler) SetBeforeSave(f func(*load.SaveRequest)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.beforeSave = f
+}
+
+// Customers returns a copy of the stored customers by external_id.
+func (h *Handler) Customers() map[string]load.Customer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := make(map[string]load.Customer, len(h.customers))
+	for id, c := range h.customers {
+		m[id] = clone(c)
+	}
+	return m
+}
+
+// Customer returns a copy of the stored customer with the given external_id.
+func (h *Handler) Customer(externalID string) (load.Customer, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.customers[externalID]
+	return clone(c), ok
+}
+
+// Relations returns a copy of the stored relations by relation_external_id.
+func (h *Handler) Relations() map[string]load.Relation {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := make(map[string]load.Relation, len(h.relations))
+	for id, r := range h.relations {
+		m[id] = clone(r)
+	}
+	return m
+}
+
+// Requests reports how many calls the Handler has answered, whatever the
+// path, method or status, faults included.
+func (h *Handler) Requests() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.requests
+}
+
+// Received reports how many customers arrived in accepted calls (status 200,
+// verify_input calls included, and calls whose answer a Fault with AfterSave
+// replaced), counting every customer of the call, whether it passed or not,
+// and counting a customer sent twice twice.
+func (h *Handler) Received() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.received
+}
+
+// RiskScanFlags returns the disable_risk_scan value of each accepted call
+// (as counted by Received), in the order the calls were handled.
+func (h *Handler) RiskScanFlags() []bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]bool(nil), h.riskScan...)
+}
+
+// ServeHTTP answers one call as the package documentation describes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path != load.SavePath:
+		h.fail(w, r, http.StatusNotFound, "NOT_FOUND", "not_found", "no such endpoint: "+r.URL.Path)
+		return
+	case r.Method != http.MethodPost:
+		w.Header().Set("Allow", http.MethodPost)
+		h.fail(w, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "method_not_allowed", "method "+r.Method+" is not allowed; use POST")
+		return
+	case !h.authorized(r):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="algoreg"`)
+		h.fail(w, r, http.StatusUnauthorized, "UNAUTHORIZED", "invalid_token", "missing or invalid bearer token")
+		return
+	case !isJSON(r.Header.Get("Content-Type")):
+		h.fail(w, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "unsupported_media_type", "Content-Type must be application/json")
+		return
+	}
+
+	fault, faulted := h.takeFault()
+	if faulted && !fault.AfterSave {
+		discard(r)
+		h.serveFault(w, fault)
+		return
+	}
+
+	status, answer := h.save(r)
+	if faulted {
+		h.serveFault(w, fault)
+		return
+	}
+	h.write(w, status, answer)
+}
+
+// save reads, checks and applies one call, and returns the status and body
+// of its answer.
+func (h *Handler) save(r *http.Request) (int, any) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return http.StatusBadRequest, errorBody("BAD_REQUEST", "unreadable_body", "reading the body: "+err.Error())
+	}
+	if len(body) > maxBody {
+		discard(r)
+		return http.StatusRequestEntityTooLarge, errorBody("REQUEST_TOO_LARGE", "body_too_large", "the body is larger than 32 MiB")
+	}
+	call, err := decode(body)
+	if err != nil {
+		return http.StatusBadRequest, errorBody("INVALID_INPUT", "invalid_body", err.Error())
+	}
+
+	h.mu.Lock()
+	hook := h.beforeSave
+	h.mu.Unlock()
+	if hook != nil {
+		hook(call.req)
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	answer := h.apply(call)
+	h.received += len(call.req.Customers)
+	h.riskScan = append(h.riskScan, call.req.DisableRiskScan)
+	return http.StatusOK, answer
+}
+
+// authorized reports whether r bears the Handler's token.
+func (h *Handler) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || h.token == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(token), []byte(h.token)) == 1
+}
+
+// isJSON reports whether a Content-Type header names application/json.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
+// fail answers with status and an errors body of a deprecated v1 item and a
+// current v2 item.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, v1Code, v2Code, message string) {
+	discard(r)
+	h.write(w, status, errorBody(v1Code, v2Code, message))
+}
+
+// errorBody builds the body of an answer other than 200: like the real API,
+// an older, deprecated item with a terse message first, then the current
+// item with the full message.
+func errorBody(v1Code, v2Code, message string) load.ErrorBody {
+	return load.ErrorBody{Errors: []load.ErrorItem{
+		{Code: v1Code, Message: strings.ToLower(strings.ReplaceAll(v1Code, "_", " ")), Deprecated: true},
+		{Code: v2Code, Message: message},
+	}}
+}
+
+// write counts the call and answers it with status and v as JSON.
+func (h *Handler) write(w http.ResponseWriter, status int, v any) {
+	h.count()
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody("INTERNAL", "internal", "encoding the answer: "+err.Error()))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// count records one answered call.
+func (h *Handler) count() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.requests++
+}
+
+// discard reads what is left of the body, so the client can finish writing
+// it and keep its connection.
+func discard(r *http.Request) {
+	io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
+}
+
+// CustomerID returns the customer_id given to the stored customer with the
+// given external_id.
+func (h *Handler) CustomerID(externalID string) (int64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id, ok := h.ids[externalID]
+	return id, ok
+}
