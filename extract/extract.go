@@ -86,19 +86,21 @@ func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn 
 	if loc == nil {
 		loc = time.UTC
 	}
-	first, next := q.pageSQL(false), q.pageSQL(true)
-
 	// Times are passed in loc: a timestamptz column reads the offset, a
 	// timestamp column ignores it and sees the wall clock in loc.
+	queries := [...]string{q.pageSQL(fromStart), q.pageSQL(fromSince), q.pageSQL(fromAfter)}
 	until := w.Until.In(loc)
 	after := w.After
 	for {
 		var rows *sql.Rows
 		var err error
-		if after.IsZero() {
-			rows, err = db.QueryContext(ctx, first, until, opts.PageSize)
-		} else {
-			rows, err = db.QueryContext(ctx, next, until, opts.PageSize, after.UpdatedAt.In(loc), after.Key)
+		switch {
+		case after.IsZero():
+			rows, err = db.QueryContext(ctx, queries[fromStart], until, opts.PageSize)
+		case after.Key == "":
+			rows, err = db.QueryContext(ctx, queries[fromSince], until, opts.PageSize, after.UpdatedAt.In(loc))
+		default:
+			rows, err = db.QueryContext(ctx, queries[fromAfter], until, opts.PageSize, after.UpdatedAt.In(loc), after.Key)
 		}
 		if err != nil {
 			return fmt.Errorf("extract: query page after %v: %w", after, err)
@@ -139,16 +141,27 @@ func readPage(rows *sql.Rows, loc *time.Location, fn func(Row) error) (int, Posi
 	return n, last, nil
 }
 
+// How a page query bounds the start of its window.
+type from int
+
+const (
+	fromStart from = iota // no bound: the first row of the source
+	fromSince             // cursor_updated_at >= $3: every row of that instant and after
+	fromAfter             // (cursor_updated_at, cursor_key) > ($3, $4)
+)
+
 // pageSQL returns the query that reads one page: $1 is the window's end,
-// $2 the page size, and, when after is true, $3 and $4 the position the page
-// starts after.
-func (q Query) pageSQL(after bool) string {
+// $2 the page size, and $3 and $4 the start as from says.
+func (q Query) pageSQL(from from) string {
 	var b strings.Builder
 	b.WriteString("SELECT * FROM (")
 	b.WriteString(body(q.SQL))
 	b.WriteString("\n) AS src WHERE ")
-	if after {
+	switch from {
+	case fromAfter:
 		b.WriteString("(src." + CursorUpdatedAt + ", src." + CursorKey + ") > ($3, $4) AND ")
+	case fromSince:
+		b.WriteString("src." + CursorUpdatedAt + " >= $3 AND ")
 	}
 	b.WriteString("src." + CursorUpdatedAt + " <= $1 ORDER BY src." + CursorUpdatedAt + ", src." + CursorKey + " LIMIT $2")
 	return b.String()

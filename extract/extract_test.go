@@ -76,6 +76,12 @@ func TestReadEqualTimestampsAcrossPages(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("resumed after %v: got %v, want %v", all[3].Pos, got, want)
 	}
+	// A position without a key starts with every row of its instant.
+	got = refs(readAll(t, db.DB, q, Window{After: Position{UpdatedAt: same}, Until: same.Add(time.Hour)}, 2))
+	want = []string{"C-1", "C-2", "C-3", "C-4", "C-5", "C-6", "C-7", "C-late"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("since %v: got %v, want %v", same, got, want)
+	}
 	if !all[1].Pos.UpdatedAt.Equal(same) {
 		t.Errorf("position %v lost precision; want %v", all[1].Pos.UpdatedAt, same)
 	}
@@ -180,13 +186,16 @@ func TestExampleQueryUsesIndex(t *testing.T) {
 		SELECT 'C-' || g, 'person', 'Doe', timestamptz '2025-01-01' + g * interval '1 second' FROM generate_series(1, 20000) g`)
 	mustExec(t, db.DB, `ANALYZE clients`)
 	q := exampleQuery(t)
-	for _, after := range []bool{false, true} {
+	for _, from := range []from{fromStart, fromSince, fromAfter} {
 		args := []any{time.Date(2025, 1, 1, 5, 0, 0, 0, time.UTC), 500}
-		if after {
+		switch from {
+		case fromSince:
+			args = append(args, time.Date(2025, 1, 1, 4, 0, 0, 0, time.UTC))
+		case fromAfter:
 			args = append(args, time.Date(2025, 1, 1, 4, 0, 0, 0, time.UTC), "14000")
 		}
 		var plan []string
-		if err := db.Select(&plan, "EXPLAIN "+q.pageSQL(after), args...); err != nil {
+		if err := db.Select(&plan, "EXPLAIN "+q.pageSQL(from), args...); err != nil {
 			t.Fatal(err)
 		}
 		// The rows come straight from the index under the LIMIT: no sort,
@@ -194,8 +203,8 @@ func TestExampleQueryUsesIndex(t *testing.T) {
 		text := strings.Join(plan, "\n")
 		top := strings.TrimSpace(plan[1])
 		if !strings.HasPrefix(plan[0], "Limit") || !strings.HasPrefix(top, "->  Index Scan using clients_updated_at_id") ||
-			(after && !strings.Contains(text, "ROW(updated_at, id) >")) {
-			t.Errorf("after=%v: plan does not read the (updated_at, id) index in order:\n%s", after, text)
+			(from == fromAfter && !strings.Contains(text, "ROW(updated_at, id) >")) {
+			t.Errorf("from=%v: plan does not read the (updated_at, id) index in order:\n%s", from, text)
 		}
 	}
 }

@@ -5,6 +5,10 @@ import "time"
 // Position is a place in a source's change order: rows are read in
 // (UpdatedAt, Key) order, and a watermark is the Position of the last row
 // settled. Key breaks ties among the many rows that may share one UpdatedAt.
+//
+// A Position with an empty Key stands before every row of its UpdatedAt: a
+// window after it starts with the rows of that instant. Lookbacks and
+// backfills start so.
 type Position struct {
 	UpdatedAt time.Time // microsecond precision, as PostgreSQL stores it
 	Key       string    // the row's key, as text whatever its column type
