@@ -82,10 +82,7 @@ func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn 
 	if opts.PageSize < 1 {
 		return errors.New("extract: page size must be at least 1")
 	}
-	loc := q.Location
-	if loc == nil {
-		loc = time.UTC
-	}
+	loc := q.location()
 	// Times are passed in loc: a timestamptz column reads the offset, a
 	// timestamp column ignores it and sees the wall clock in loc.
 	queries := [...]string{q.pageSQL(fromStart), q.pageSQL(fromSince), q.pageSQL(fromAfter)}
@@ -114,6 +111,53 @@ func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn 
 		}
 		after = last
 	}
+}
+
+// Count returns the number of rows in window w. It reads the same index as
+// Read, without fetching the rows.
+func Count(ctx context.Context, db *sqlx.DB, q Query, w Window) (int64, error) {
+	loc := q.location()
+	text := "SELECT count(*) FROM (" + body(q.SQL) + "\n) AS src WHERE src." + CursorUpdatedAt + " <= $1"
+	args := []any{w.Until.In(loc)}
+	switch {
+	case w.After.IsZero():
+	case w.After.Key == "":
+		text += " AND src." + CursorUpdatedAt + " >= $2"
+		args = append(args, w.After.UpdatedAt.In(loc))
+	default:
+		text += " AND (src." + CursorUpdatedAt + ", src." + CursorKey + ") > ($2, $3)"
+		args = append(args, w.After.UpdatedAt.In(loc), w.After.Key)
+	}
+	var n int64
+	if err := db.GetContext(ctx, &n, text, args...); err != nil {
+		return 0, fmt.Errorf("extract: count rows after %v: %w", w.After, err)
+	}
+	return n, nil
+}
+
+// ReadKeys reads the rows whose cursor_key is one of keys, in
+// (cursor_updated_at, cursor_key) order, calling fn for each. Keys that
+// match no row are not reported; the caller compares. It serves the retry
+// of rows whose earlier sending failed, whatever their updated_at.
+func ReadKeys(ctx context.Context, db *sqlx.DB, q Query, keys []string, fn func(Row) error) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	text := "SELECT * FROM (" + body(q.SQL) + "\n) AS src WHERE src." + CursorKey + " = ANY($1)" +
+		" ORDER BY src." + CursorUpdatedAt + ", src." + CursorKey
+	rows, err := db.QueryContext(ctx, text, pq.StringArray(keys))
+	if err != nil {
+		return fmt.Errorf("extract: read %d rows by key: %w", len(keys), err)
+	}
+	_, _, err = readPage(rows, q.location(), fn)
+	return err
+}
+
+func (q Query) location() *time.Location {
+	if q.Location == nil {
+		return time.UTC
+	}
+	return q.Location
 }
 
 func readPage(rows *sql.Rows, loc *time.Location, fn func(Row) error) (int, Position, error) {

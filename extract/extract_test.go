@@ -236,3 +236,37 @@ func mustExec(t *testing.T, db *sqlx.DB, q string, args ...any) {
 		t.Fatalf("%s: %v", q, err)
 	}
 }
+
+func TestCountAndReadKeys(t *testing.T) {
+	db := sqltest.NewDB(t)
+	mustExec(t, db.DB, `INSERT INTO clients (id, client_ref, kind, family_name, updated_at)
+		SELECT g, 'C-' || g, 'person', 'Doe', timestamptz '2025-01-01' + g * interval '1 minute' FROM generate_series(1, 10) g`)
+	q := exampleQuery(t)
+	ctx := context.Background()
+	at := func(m int) time.Time { return time.Date(2025, 1, 1, 0, m, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		w    Window
+		want int64
+	}{
+		{Window{Until: at(10)}, 10},
+		{Window{Until: at(9)}, 9},
+		{Window{After: Position{UpdatedAt: at(3)}, Until: at(10)}, 8},
+		{Window{After: Position{UpdatedAt: at(3), Key: "3"}, Until: at(10)}, 7},
+	} {
+		n, err := Count(ctx, db.DB, q, tc.w)
+		if err != nil || n != tc.want {
+			t.Errorf("Count(%v) = %d, %v; want %d", tc.w, n, err, tc.want)
+		}
+		if got := int64(len(readAll(t, db.DB, q, tc.w, 3))); got != tc.want {
+			t.Errorf("Read(%v) read %d rows, Count says %d", tc.w, got, tc.want)
+		}
+	}
+	var got []string
+	err := ReadKeys(ctx, db.DB, q, []string{"7", "2", "99"}, func(r Row) error {
+		got = append(got, r.Pos.Key)
+		return nil
+	})
+	if err != nil || !reflect.DeepEqual(got, []string{"2", "7"}) {
+		t.Errorf("ReadKeys = %v, %v; want keys 2 and 7 in order", got, err)
+	}
+}
