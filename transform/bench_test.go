@@ -1,10 +1,49 @@
 package transform
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/algoreg/algoreg-etl/extract"
+)
 
 // BenchmarkMap maps a realistic row with every field set.
 func BenchmarkMap(b *testing.B) {
 	row := fullRow()
+	m, err := NewCustomers(row.Columns, Options{Now: fixedNow})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Map(row); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMapLists maps a row that uses the array forms and variations,
+// with names to normalise and an alpha-3 country code.
+func BenchmarkMapLists(b *testing.B) {
+	row := fullRow()
+	row.Columns = append(extract.Columns{}, row.Columns...)
+	row.Values = append([]any{}, row.Values...)
+	set := func(name string, v any) {
+		for i, c := range row.Columns {
+			if c == name {
+				row.Values[i] = v
+				return
+			}
+		}
+		row.Columns = append(row.Columns, name)
+		row.Values = append(row.Values, v)
+	}
+	set("first_name", "Anne  Marie")  // to collapse
+	set("last_name", "Lefe\u0300vre") // to compose
+	set("nationality_codes", []string{"GBR", "ie"})
+	set("review_groups", []string{"retail", "Risk; High", "private"})
+	set("contacts", []string{"ops@example.com"})
+	set("variations", json.RawMessage(`[{"first_name": "Ann", "last_name": "Lee"}, {"last_name": "Li"}]`))
 	m, err := NewCustomers(row.Columns, Options{Now: fixedNow})
 	if err != nil {
 		b.Fatal(err)

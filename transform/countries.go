@@ -48,18 +48,27 @@ var countries = func() (t [26 * 26]string) {
 	return t
 }()
 
-// countryCode returns the accepted country code that s, two ASCII letters in
-// either case, spells.
+// countryCode returns the accepted alpha-2 country code that s, two or
+// three ASCII letters in either case, spells: an accepted alpha-2 code is
+// returned upper-cased, an assigned alpha-3 code as the alpha-2 code of the
+// same country. It does not allocate.
 func countryCode(s string) (string, bool) {
-	if len(s) != 2 {
+	var b [3]byte
+	if len(s) != 2 && len(s) != 3 {
 		return "", false
 	}
-	a, ok1 := upperLetter(s[0])
-	b, ok2 := upperLetter(s[1])
-	if !ok1 || !ok2 {
-		return "", false
+	for i := 0; i < len(s); i++ {
+		c, ok := upperLetter(s[i])
+		if !ok {
+			return "", false
+		}
+		b[i] = c
 	}
-	c := countries[int(a-'A')*26+int(b-'A')]
+	if len(s) == 3 {
+		c, ok := alpha3[string(b[:])]
+		return c, ok
+	}
+	c := countries[int(b[0]-'A')*26+int(b[1]-'A')]
 	return c, c != ""
 }
 

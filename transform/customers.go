@@ -13,24 +13,39 @@ type Options struct {
 	// Now returns the current time; a date of birth after its calendar date
 	// is refused. Nil means time.Now.
 	Now func() time.Time
+
+	// AccountTypes maps the source's values of account_type to the
+	// contract's "F" (firm) or "N" (individual), e.g.
+	// {"company": "F", "person": "N"}; values are "F" or "N", in either
+	// case. Source values are matched without regard to case, after
+	// trimming. When set, it replaces the default:
+	// only its keys are accepted (add "F" and "N" to accept those too).
+	// Nil or empty accepts only "F" and "N", in either case.
+	AccountTypes map[string]string
 }
 
 // Customers maps the rows of one query to customers. It is safe for
 // concurrent use.
 type Customers struct {
-	plan []field // the field each column carries, by column position
-	now  func() time.Time
+	plan         []field // the field each column carries, by column position
+	now          func() time.Time
+	accountTypes accountTypes
 }
 
 // NewCustomers returns the mapping of rows with columns cols, which are a
 // query's columns other than the cursor columns. It fails if a column is not
 // a customer field (naming it, so that a typo in a query shows before any
 // row is read), if a column appears twice, or if there is no external_id
-// column.
+// column. It also fails if opts.AccountTypes maps a value to something
+// other than "F" or "N", or has a blank key.
 func NewCustomers(cols extract.Columns, opts Options) (*Customers, error) {
 	m := &Customers{plan: make([]field, len(cols)), now: opts.Now}
 	if m.now == nil {
 		m.now = time.Now
+	}
+	var err error
+	if m.accountTypes, err = newAccountTypes(opts.AccountTypes); err != nil {
+		return nil, err
 	}
 	var seen [numFields]int // column position + 1 of each field
 	for i, c := range cols {
@@ -60,8 +75,9 @@ type pointers struct {
 
 // Map maps row, whose columns must be those given to [NewCustomers], to a
 // customer. When the row cannot be sent, Map returns a [*FieldError] about
-// the first wrong field in column order; any other error means the row does
-// not have the columns given to NewCustomers.
+// the first wrong field in column order, or, when every field is right on
+// its own, about the first field missing for the account type; any other
+// error means the row does not have the columns given to NewCustomers.
 //
 // The customer shares memory with the row (strings and json values), so the
 // row's values must not be modified afterwards.
@@ -73,21 +89,37 @@ type pointers struct {
 //   - external_id: text, or an integer written in decimal. Required: NULL or
 //     blank is an error (code "missing"). The contract gives no length limit
 //     and neither does Map: the API is the judge of that.
-//   - account_type: "F" or "N", in either case; anything else is an error
-//     (code "invalid_account_type"). It may be omitted.
-//   - first_name, middle_name, last_name, company_name, trading_name,
-//     registration_number, phone, comment: text.
+//   - account_type: "F" or "N", in either case, or, when
+//     Options.AccountTypes is set, one of its source values, matched
+//     without regard to case after trimming; anything else is an error
+//     (code "invalid_account_type"). It may be omitted. A firm ("F") needs
+//     a company_name and an individual ("N") a last_name: without it (no
+//     such column, NULL or blank) the row is an error naming the missing
+//     field (code "missing").
+//   - first_name, middle_name, last_name, company_name, trading_name: text,
+//     in Unicode NFC, with each run of white space (Unicode's White_Space,
+//     no-break spaces included) made one ASCII space: " Anne\u00a0 Marie "
+//     gives "Anne Marie", and "e" followed by a combining acute accent
+//     gives "é".
+//   - registration_number, comment: text.
+//   - phone: text, trimmed; the white space inside is kept as it is and no
+//     format is guessed.
 //   - parent_external_id: text, or an integer, like external_id.
 //   - date_of_birth: a date or timestamp gives its own calendar date,
 //     without time zone conversion; text must be a calendar date written
-//     YYYY-MM-DD (code "invalid_date"). The date must not be after today by
-//     Options.Now (code "date_in_future") nor before 1800-01-01 (code
-//     "date_too_early").
+//     YYYY-MM-DD, or an ISO timestamp ("1980-02-29T00:00:00Z",
+//     "1980-02-29 00:00:00+01"), which gives its date part, again without
+//     time zone conversion (code "invalid_date"). The date must not be
+//     after today by Options.Now (code "date_in_future") nor before
+//     1800-01-01 (code "date_too_early").
 //   - nationality_codes, domicile_codes: text[], or text taken as a
 //     one-element list. Each code is trimmed and upper-cased and must be an
-//     officially assigned ISO 3166-1 alpha-2 code, or XK for Kosovo (code
-//     "invalid_country_code"). Blank elements (and NULL elements, which
-//     arrive blank) and duplicates are dropped; an empty list is omitted.
+//     officially assigned ISO 3166-1 alpha-2 code, XK for Kosovo, or an
+//     officially assigned alpha-3 code, which is sent as the alpha-2 code
+//     of the same country ("GBR" gives "GB"); anything else is an error
+//     (code "invalid_country_code"). Blank elements (and NULL elements,
+//     which arrive blank) and duplicates (after conversion) are dropped; an
+//     empty list is omitted.
 //   - alias_ids: text[], or text taken as a one-element list; elements are
 //     trimmed and blank ones dropped; an empty list is omitted.
 //   - disabled: boolean, always sent when not NULL: false re-enables a
@@ -97,8 +129,24 @@ type pointers struct {
 //     "negative_integer").
 //   - fields: json or jsonb, or text holding JSON, that must be an object
 //     (code "invalid_fields"); an empty object and JSON null are omitted.
-//   - review_groups, contacts: text, sent as a JSON string, which the API
-//     splits on ";" and ",".
+//   - review_groups, contacts: text gives the contract's string form, sent
+//     as one JSON string in Unicode NFC, which the API splits on ";" and
+//     ","; a list with an empty entry ("A;;B") is sent with its entries
+//     trimmed, the blank ones dropped and the rest joined with ";". A
+//     text[] gives the array form: one [DeltaItem] with Op "set" per name,
+//     each trimmed and in NFC, blank (or NULL) and repeated names dropped.
+//     A name holding ";" or "," ("Risk; High") must come as an element of
+//     a text[]: it arrives as one item. An empty array is sent as [] (the
+//     source has none), which lets [Delta] remove what was sent before.
+//   - variations: json or jsonb, or text holding JSON: an array of objects
+//     with any of the keys first_name, middle_name, last_name,
+//     company_name, trading_name, each a string or null. Each object gives
+//     a [load.NameVariation] with Op "set", its names normalised like the
+//     name fields; repeated variations are dropped. JSON null is omitted;
+//     an empty array gives an empty, non-nil slice (see [Delta]). Not an
+//     array, an element that is not an object, another key, a name that is
+//     not a string, or an element with no name is an error (code
+//     "invalid_variations").
 func (m *Customers) Map(row extract.Row) (load.Customer, error) {
 	var c load.Customer
 	if len(row.Values) != len(m.plan) {
@@ -127,17 +175,17 @@ func (m *Customers) Map(row extract.Row) (load.Customer, error) {
 				fe = &FieldError{Field: f.String(), Code: CodeMissing, Reason: "missing (NULL or blank)"}
 			}
 		case fieldAccountType:
-			c.AccountType, fe = accountType(v)
+			c.AccountType, fe = m.accountTypes.convert(v)
 		case fieldFirstName:
-			c.FirstName, fe = text(f, v)
+			c.FirstName, fe = name(f, v)
 		case fieldMiddleName:
-			c.MiddleName, fe = text(f, v)
+			c.MiddleName, fe = name(f, v)
 		case fieldLastName:
-			c.LastName, fe = text(f, v)
+			c.LastName, fe = name(f, v)
 		case fieldCompanyName:
-			c.CompanyName, fe = text(f, v)
+			c.CompanyName, fe = name(f, v)
 		case fieldTradingName:
-			c.TradingName, fe = text(f, v)
+			c.TradingName, fe = name(f, v)
 		case fieldDateOfBirth:
 			c.DateOfBirth, fe = dateOfBirth(v, m.now)
 		case fieldNationalityCodes:
@@ -173,11 +221,13 @@ func (m *Customers) Map(row extract.Row) (load.Customer, error) {
 		case fieldParentExternalID:
 			c.ParentExternalID, fe = key(f, v)
 		case fieldReviewGroups:
-			c.ReviewGroups, fe = delta(f, v)
+			c.ReviewGroups, fe = nameList(f, v)
 		case fieldContacts:
-			c.Contacts, fe = delta(f, v)
+			c.Contacts, fe = nameList(f, v)
 		case fieldFields:
 			c.Fields, fe = object(f, v)
+		case fieldVariations:
+			c.Variations, fe = variations(v)
 		default:
 			panic(fmt.Sprintf("transform: field %d has no conversion", f))
 		}
@@ -185,5 +235,20 @@ func (m *Customers) Map(row extract.Row) (load.Customer, error) {
 			return load.Customer{}, fe
 		}
 	}
+	if fe := requiredByType(&c); fe != nil {
+		return load.Customer{}, fe
+	}
 	return c, nil
+}
+
+// requiredByType checks the name that c's account type requires: a
+// company_name for a firm, a last_name for an individual.
+func requiredByType(c *load.Customer) *FieldError {
+	switch {
+	case c.AccountType == load.AccountFirm && c.CompanyName == "":
+		return &FieldError{Field: fieldCompanyName.String(), Code: CodeMissing, Reason: "a firm (account_type F) needs a company_name"}
+	case c.AccountType == load.AccountIndividual && c.LastName == "":
+		return &FieldError{Field: fieldLastName.String(), Code: CodeMissing, Reason: "an individual (account_type N) needs a last_name"}
+	}
+	return nil
 }

@@ -10,9 +10,11 @@ const earliestBirth = 1800_01_01
 
 // dateOfBirth converts the value of date_of_birth to YYYY-MM-DD. A
 // time.Time (from a date or timestamp column) gives its own calendar date,
-// in its own location, with no time zone conversion; text must already be a
-// calendar date written YYYY-MM-DD. The date must lie between 1800-01-01 and
-// the calendar date of now(), in now's location.
+// in its own location, with no time zone conversion; text must be a
+// calendar date written YYYY-MM-DD, or an ISO 8601 timestamp whose date part
+// is one (see parseDateTime), which gives that date part, again with no time
+// zone conversion. The date must lie between 1800-01-01 and the calendar
+// date of now(), in now's location.
 func dateOfBirth(v any, now func() time.Time) (string, *FieldError) {
 	const f = fieldDateOfBirth
 	var (
@@ -32,9 +34,10 @@ func dateOfBirth(v any, now func() time.Time) (string, *FieldError) {
 			return "", fe
 		}
 		var ok bool
-		if y, m, d, ok = parseDate(s); !ok {
-			return "", fieldError(f, s, CodeInvalidDate, "want a calendar date written YYYY-MM-DD")
+		if y, m, d, ok = parseDateTime(s); !ok {
+			return "", fieldError(f, s, CodeInvalidDate, "want a calendar date written YYYY-MM-DD, or an ISO timestamp")
 		}
+		s = s[:10] // the date part of a timestamp
 	default:
 		return "", invalidType(f, v, "date")
 	}
@@ -50,6 +53,77 @@ func dateOfBirth(v any, now func() time.Time) (string, *FieldError) {
 		s = formatDate(y, m, d)
 	}
 	return s, nil
+}
+
+// parseDateTime parses s, a calendar date written YYYY-MM-DD or an ISO 8601
+// timestamp, and returns its date part. A timestamp is the date, "T" or a
+// space (as PostgreSQL writes timestamps as text), then hh:mm, optionally
+// :ss and a fraction of a second of 1 to 9 digits, then optionally a zone:
+// "Z", or a sign and hh, hh:mm, hhmm or hh:mm:ss. "T" and "Z" may be lower
+// case, as RFC 3339 allows. The time must be a valid time of day (a second
+// of 60, for a leap second, is allowed); its value is otherwise ignored.
+func parseDateTime(s string) (y, m, d int, ok bool) {
+	if len(s) > 10 {
+		if sep := s[10]; (sep != 'T' && sep != 't' && sep != ' ') || !isClock(s[11:]) {
+			return 0, 0, 0, false
+		}
+		s = s[:10]
+	}
+	return parseDate(s)
+}
+
+// isClock reports whether s is a time of day as parseDateTime allows it,
+// with its optional zone.
+func isClock(s string) bool {
+	if len(s) < 5 || s[2] != ':' || !inRange(s[0:2], 23) || !inRange(s[3:5], 59) {
+		return false
+	}
+	s = s[5:]
+	if len(s) >= 3 && s[0] == ':' {
+		if !inRange(s[1:3], 60) {
+			return false
+		}
+		s = s[3:]
+		if len(s) > 0 && s[0] == '.' {
+			n := 1
+			for n < len(s) && '0' <= s[n] && s[n] <= '9' {
+				n++
+			}
+			if n == 1 || n > 10 {
+				return false // no digit, or more than 9
+			}
+			s = s[n:]
+		}
+	}
+	switch {
+	case s == "" || s == "Z" || s == "z":
+		return true
+	case s[0] == '+' || s[0] == '-':
+		return isOffset(s[1:])
+	}
+	return false
+}
+
+// isOffset reports whether s is a zone offset without its sign: hh, hh:mm,
+// hhmm or hh:mm:ss.
+func isOffset(s string) bool {
+	switch len(s) {
+	case 2:
+		return inRange(s, 23)
+	case 4:
+		return inRange(s[0:2], 23) && inRange(s[2:4], 59)
+	case 5:
+		return s[2] == ':' && inRange(s[0:2], 23) && inRange(s[3:5], 59)
+	case 8:
+		return s[2] == ':' && s[5] == ':' && inRange(s[0:2], 23) && inRange(s[3:5], 59) && inRange(s[6:8], 59)
+	}
+	return false
+}
+
+// inRange reports whether s is two decimal digits whose value is at most hi.
+func inRange(s string, hi int) bool {
+	return len(s) == 2 && '0' <= s[0] && s[0] <= '9' && '0' <= s[1] && s[1] <= '9' &&
+		int(s[0]-'0')*10+int(s[1]-'0') <= hi
 }
 
 // parseDate parses s, written YYYY-MM-DD, as a calendar date.

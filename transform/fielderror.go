@@ -15,14 +15,15 @@ const (
 	CodeMissing            = "missing"              // a required field is NULL or empty
 	CodeInvalidType        = "invalid_type"         // the column's type does not fit the field
 	CodeInvalidUTF8        = "invalid_utf8"         // a string is not valid UTF-8
-	CodeInvalidAccountType = "invalid_account_type" // account_type is not F or N
-	CodeInvalidDate        = "invalid_date"         // not a calendar date written YYYY-MM-DD
+	CodeInvalidAccountType = "invalid_account_type" // account_type is not F, N or a configured source value
+	CodeInvalidDate        = "invalid_date"         // not a calendar date written YYYY-MM-DD, nor an ISO timestamp
 	CodeDateInFuture       = "date_in_future"       // a date of birth after today
 	CodeDateTooEarly       = "date_too_early"       // a date of birth before 1800-01-01
-	CodeInvalidCountryCode = "invalid_country_code" // not an ISO 3166-1 alpha-2 code
+	CodeInvalidCountryCode = "invalid_country_code" // not an ISO 3166-1 alpha-2 or alpha-3 code
 	CodeInvalidInteger     = "invalid_integer"      // text that does not hold an integer
 	CodeNegativeInteger    = "negative_integer"     // an integer below zero
 	CodeInvalidFields      = "invalid_fields"       // fields is not a JSON object
+	CodeInvalidVariations  = "invalid_variations"   // variations is not an array of name objects
 )
 
 // maxValueRunes is how much of an offending value a FieldError keeps.

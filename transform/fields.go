@@ -9,8 +9,6 @@ import (
 type field uint8
 
 // The customer fields a query may select, in the contract's order.
-// variations is an API field too, but is not supported yet: a variations
-// column is an unknown column.
 const (
 	fieldExternalID field = iota
 	fieldAccountType
@@ -33,7 +31,24 @@ const (
 	fieldReviewGroups
 	fieldContacts
 	fieldFields
+	fieldVariations
+
+	// The fields of a relation.
+	fieldRelationExternalID
+	fieldParentCustomerExternalID
+	fieldChildCustomerExternalID
+	fieldRelationType
+	fieldRelationDisabled
+	fieldRelationFields
+
 	numFields
+)
+
+// Customer fields are those before fieldRelationExternalID; relation
+// fields the rest.
+var (
+	customerFields = fieldNames[:fieldRelationExternalID]
+	relationFields = fieldNames[fieldRelationExternalID:]
 )
 
 // fieldNames holds the API name of each field, which is also the name of the
@@ -60,17 +75,37 @@ var fieldNames = [numFields]string{
 	fieldReviewGroups:       "review_groups",
 	fieldContacts:           "contacts",
 	fieldFields:             "fields",
+	fieldVariations:         "variations",
+
+	fieldRelationExternalID:       "relation_external_id",
+	fieldParentCustomerExternalID: "parent_customer_external_id",
+	fieldChildCustomerExternalID:  "child_customer_external_id",
+	fieldRelationType:             "relation_type",
+	fieldRelationDisabled:         "disabled",
+	fieldRelationFields:           "fields",
 }
 
 // String returns the API name of f.
 func (f field) String() string { return fieldNames[f] }
 
-// lookupField returns the field a column named name carries. Names are
-// matched exactly: PostgreSQL folds unquoted column names to lower case.
+// lookupField returns the customer field a column named name carries.
+// Names are matched exactly: PostgreSQL folds unquoted column names to lower
+// case.
 func lookupField(name string) (field, bool) {
-	for f, n := range fieldNames {
+	for f, n := range customerFields {
 		if n == name {
 			return field(f), true
+		}
+	}
+	return 0, false
+}
+
+// lookupRelationField returns the relation field a column named name
+// carries.
+func lookupRelationField(name string) (field, bool) {
+	for f, n := range relationFields {
+		if n == name {
+			return fieldRelationExternalID + field(f), true
 		}
 	}
 	return 0, false
@@ -79,9 +114,15 @@ func lookupField(name string) (field, bool) {
 // unknownColumnError describes a column that carries no customer field,
 // suggesting the field it may be a misspelling of.
 func unknownColumnError(name string) error {
+	return unknownColumn(name, "customer", customerFields)
+}
+
+// unknownColumn describes a column that carries none of the known fields,
+// suggesting the one it may be a misspelling of.
+func unknownColumn(name, what string, known []string) error {
 	hint := ""
 	best, bestDist := "", 3 // suggest only names at most 2 edits away
-	for _, n := range fieldNames {
+	for _, n := range known {
 		if d := editDistance(strings.ToLower(name), n); d < bestDist {
 			best, bestDist = n, d
 		}
@@ -89,8 +130,8 @@ func unknownColumnError(name string) error {
 	if best != "" {
 		hint = fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	return fmt.Errorf("transform: column %q is not a customer field%s; the query may select only the cursor columns and these: %s",
-		name, hint, strings.Join(fieldNames[:], ", "))
+	return fmt.Errorf("transform: column %q is not a %s field%s; the query may select only the cursor columns and these: %s",
+		name, what, hint, strings.Join(known, ", "))
 }
 
 // editDistance returns the Levenshtein distance between a and b, in bytes.

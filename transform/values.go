@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/algoreg/algoreg-etl/load"
 )
 
 // This file converts one row value to the value of one field. Each function
@@ -44,21 +42,6 @@ func key(f field, v any) (string, *FieldError) {
 		return strconv.FormatInt(v, 10), nil
 	}
 	return "", invalidType(f, v, "text or integer")
-}
-
-// accountType converts the value of account_type: "F" or "N" in either case.
-func accountType(v any) (string, *FieldError) {
-	s, fe := text(fieldAccountType, v)
-	if fe != nil || s == "" {
-		return "", fe
-	}
-	switch s {
-	case "F", "f":
-		return load.AccountFirm, nil
-	case "N", "n":
-		return load.AccountIndividual, nil
-	}
-	return "", fieldError(fieldAccountType, s, CodeInvalidAccountType, `want "F" (firm) or "N" (individual)`)
 }
 
 // list returns the elements of a text[] value, or of a text value taken as
@@ -217,43 +200,4 @@ func trimJSONSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// delta converts the value of review_groups or contacts. The contract takes
-// one string, which the API splits on ";" and ",", or an array of
-// SaveCustomerDeltaArrayItemString, whose shape it does not give. Only the
-// string form is supported yet: text is passed on as a JSON string. The
-// array form will be another case of the switch.
-func delta(f field, v any) (json.RawMessage, *FieldError) {
-	switch v := v.(type) {
-	case nil:
-		return nil, nil
-	case string:
-		s, fe := trim(f, v)
-		if fe != nil || s == "" {
-			return nil, fe
-		}
-		return jsonString(s), nil
-	}
-	return nil, invalidType(f, v, "text")
-}
-
-// jsonString returns s, valid UTF-8, as a JSON string. It escapes only what
-// JSON requires (quote, backslash, control characters): cheaper than
-// json.Marshal, and encoding/json re-escapes raw JSON as it sends it anyway.
-func jsonString(s string) json.RawMessage {
-	const hex = "0123456789abcdef"
-	b := make([]byte, 0, len(s)+2)
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }

@@ -1,0 +1,100 @@
+package transform
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/algoreg/algoreg-etl/load"
+)
+
+// Delta returns cur with "del" items added for the review groups, contacts
+// and name variations that prev had and cur lacks. prev nil → cur
+// unchanged.
+//
+// prev is what was last sent for cur's external_id, cur a customer as
+// [Customers.Map] returned it. Delta works on each of the three fields
+// apart, and only where both prev and cur carry the array form:
+//
+//   - review_groups, contacts: when both are JSON arrays of [DeltaItem],
+//     each name that prev sets ("_op":"set") and that cur neither sets nor
+//     removes gets an item {"_op":"del","value":name}, after cur's own items,
+//     in prev's order. When either holds the string form, or nothing, the
+//     field is left as cur has it: the contract's string form replaces the
+//     whole list, so a removal is expressed by the string itself and cannot
+//     be a delta. That is our reading of the contract, which does not say
+//     how the two forms combine.
+//   - variations: a variation is identified by its full set of names. Each
+//     variation that prev sets and that cur neither sets nor removes is
+//     added to cur with Op "del". A nil cur.Variations means the source said
+//     nothing (NULL, or no variations column) and is left alone; a non-nil
+//     empty one, which Map returns for an empty array, means the source has
+//     none, so every variation prev set is removed.
+//
+// Items that prev itself removed are not removed again. Delta neither
+// modifies prev or cur nor shares a slice of cur that it appends to: the
+// result may be modified freely except where it equals cur's fields.
+func Delta(prev, cur *load.Customer) load.Customer {
+	out := *cur
+	if prev == nil {
+		return out
+	}
+	out.ReviewGroups = deltaList(prev.ReviewGroups, cur.ReviewGroups)
+	out.Contacts = deltaList(prev.Contacts, cur.Contacts)
+	out.Variations = deltaVariations(prev.Variations, cur.Variations)
+	return out
+}
+
+// deltaList returns cur with "del" items for the names that prev sets and
+// cur lacks, when both hold the array form; cur otherwise.
+func deltaList(prev, cur json.RawMessage) json.RawMessage {
+	curItems, ok := deltaItems(cur)
+	if !ok {
+		return cur
+	}
+	prevItems, ok := deltaItems(prev)
+	if !ok {
+		return cur
+	}
+	items := slices.Clip(curItems)
+	for _, p := range prevItems {
+		if p.Op != OpSet || slices.ContainsFunc(items, func(c DeltaItem) bool { return c.Value == p.Value }) {
+			continue
+		}
+		items = append(items, DeltaItem{Op: OpDel, Value: p.Value})
+	}
+	if len(items) == len(curItems) {
+		return cur
+	}
+	b := []byte{'['}
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendDeltaItem(b, it.Op, it.Value)
+	}
+	return append(b, ']')
+}
+
+// deltaVariations returns cur with a "del" variation for each one that
+// prev sets and cur lacks; cur itself when cur is nil or lacks none.
+func deltaVariations(prev, cur []load.NameVariation) []load.NameVariation {
+	if cur == nil {
+		return nil
+	}
+	out := slices.Clip(cur)
+	for _, p := range prev {
+		if p.Op != OpSet || slices.ContainsFunc(out, func(c load.NameVariation) bool { return sameNames(c, p) }) {
+			continue
+		}
+		p.Op = OpDel
+		out = append(out, p)
+	}
+	return out
+}
+
+// sameNames reports whether a and b name the same variation: whether all
+// their names are equal, whatever their Op.
+func sameNames(a, b load.NameVariation) bool {
+	a.Op, b.Op = "", ""
+	return a == b
+}
