@@ -7,14 +7,11 @@ import (
 	"time"
 )
 
-// Defaults of the optional keys.
+// Defaults of the optional keys outside the jobs; those of a job's keys are
+// next to Job.
 const (
-	DefaultSchema      = "algoreg_etl"
-	DefaultTimeout     = 60 * time.Second
-	DefaultChunkSize   = 500
-	DefaultConcurrency = 4
-	DefaultPageSize    = 5000
-	DefaultSafetyLag   = 30 * time.Second
+	DefaultSchema  = "algoreg_etl"
+	DefaultTimeout = 60 * time.Second
 )
 
 // Config is a deployment: where to read, where to keep state, where to send,
@@ -44,21 +41,6 @@ type Algoreg struct {
 	URL     string        // key algoreg.url: base URL, http or https, without a trailing '/'
 	Token   Secret        // key algoreg.token: the API token, sent as "Authorization: Bearer"
 	Timeout time.Duration // key algoreg.timeout: the limit of one HTTP request; DefaultTimeout when not given
-}
-
-// Job is one named extraction: a query whose rows become Algoreg customers,
-// how to page and send them, and when to run.
-type Job struct {
-	Name           string         // key name: unique, [a-z0-9_-]+
-	CustomersQuery string         // key customers_query: the query file's path, resolved against the config file's folder
-	CustomersSQL   string         // the text of that file, read by Load or Parse
-	ChunkSize      int            // key chunk_size: customers per API call, 1..10000
-	Concurrency    int            // key concurrency: API calls in flight, 1..64
-	PageSize       int            // key page_size: rows per source query, 1..1000000
-	SafetyLag      time.Duration  // key safety_lag: a window closes this long before now, so late commits are not missed
-	CursorTimezone *time.Location // key cursor_timezone: the zone of a cursor column that is "timestamp without time zone"; UTC when not given
-	Schedule       string         // key schedule: a 5-field cron expression; "" when the job only runs on demand
-	Timezone       *time.Location // key timezone: the zone Schedule is read in; UTC when not given
 }
 
 // Job returns the job named name, or an error wrapping ErrUnknownJob that
@@ -112,28 +94,4 @@ func (a Algoreg) LogValue() slog.Value {
 		slog.String("token", a.Token.String()),
 		slog.Duration("timeout", a.Timeout),
 	)
-}
-
-// LogValue gives the job's settings to log/slog, without its query text.
-func (j Job) LogValue() slog.Value {
-	attrs := []slog.Attr{
-		slog.String("name", j.Name),
-		slog.String("customers_query", j.CustomersQuery),
-		slog.Int("chunk_size", j.ChunkSize),
-		slog.Int("concurrency", j.Concurrency),
-		slog.Int("page_size", j.PageSize),
-		slog.Duration("safety_lag", j.SafetyLag),
-		slog.String("cursor_timezone", locationName(j.CursorTimezone)),
-	}
-	if j.Schedule != "" {
-		attrs = append(attrs, slog.String("schedule", j.Schedule), slog.String("timezone", locationName(j.Timezone)))
-	}
-	return slog.GroupValue(attrs...)
-}
-
-func locationName(l *time.Location) string {
-	if l == nil {
-		return "UTC"
-	}
-	return l.String()
 }

@@ -2,8 +2,10 @@ package configs_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -74,10 +76,24 @@ func TestLoadExample(t *testing.T) {
 		{"timeout", c.Algoreg.Timeout, 60 * time.Second},
 		{"jobs", len(c.Jobs), 1},
 		{"query path", j.CustomersQuery, filepath.Join("..", "sql", "example", "customers.sql")},
+		{"relations query path", j.RelationsQuery, filepath.Join("..", "sql", "example", "relations.sql")},
+		{"relation_types", fmt.Sprint(j.RelationTypes), "map[director:1 shareholder:2 ubo:3]"},
+		{"account_types", fmt.Sprint(j.AccountTypes), "map[company:F person:N]"},
 		{"chunk_size", j.ChunkSize, 50},
 		{"concurrency", j.Concurrency, 4},
+		{"adaptive concurrency", j.AdaptiveConcurrency, false},
+		{"max_concurrency", j.MaxConcurrency, 16},
+		{"rate_limit", j.RateLimit, 0.0},
+		{"max_attempts", j.MaxAttempts, 5},
+		{"max_retry_time", j.MaxRetryTime, 2 * time.Minute},
+		{"retry_errors_limit", j.RetryErrorsLimit, 1000},
+		{"stuck_after", j.StuckAfter, 5},
+		{"risk_scan", j.RiskScan, configs.RiskScanAuto},
+		{"risk_scan_threshold", j.RiskScanThreshold, 1000},
+		{"drain_timeout", j.DrainTimeout, 30 * time.Second},
 		{"page_size", j.PageSize, 200},
 		{"safety_lag", j.SafetyLag, 30 * time.Second},
+		{"lookback", j.Lookback, time.Minute},
 		{"cursor_timezone", j.CursorTimezone, time.UTC},
 		{"schedule", j.Schedule, "0 2 * * *"},
 		{"timezone", j.Timezone.String(), zurich.String()},
@@ -89,6 +105,9 @@ func TestLoadExample(t *testing.T) {
 	}
 	if !strings.Contains(j.CustomersSQL, "cursor_updated_at") {
 		t.Errorf("CustomersSQL does not hold the example query:\n%s", j.CustomersSQL)
+	}
+	if !strings.Contains(j.RelationsSQL, "relation_external_id") {
+		t.Errorf("RelationsSQL does not hold the example query:\n%s", j.RelationsSQL)
 	}
 }
 
@@ -102,10 +121,24 @@ func TestDefaults(t *testing.T) {
 		{"state dsn is the source's", c.State.DSN, c.Source.DSN},
 		{"state schema", c.State.Schema, "algoreg_etl"},
 		{"timeout", c.Algoreg.Timeout, 60 * time.Second},
+		{"relations_query", j.RelationsQuery, ""},
+		{"relation_types", j.RelationTypes == nil, true},
+		{"account_types", j.AccountTypes == nil, true},
 		{"chunk_size", j.ChunkSize, 500},
 		{"concurrency", j.Concurrency, 4},
+		{"adaptive concurrency", j.AdaptiveConcurrency, false},
+		{"max_concurrency", j.MaxConcurrency, 16},
+		{"rate_limit", j.RateLimit, 0.0},
+		{"max_attempts", j.MaxAttempts, 5},
+		{"max_retry_time", j.MaxRetryTime, 2 * time.Minute},
+		{"retry_errors_limit", j.RetryErrorsLimit, 1000},
+		{"stuck_after", j.StuckAfter, 5},
+		{"risk_scan", j.RiskScan, "auto"},
+		{"risk_scan_threshold", j.RiskScanThreshold, 1000},
+		{"drain_timeout", j.DrainTimeout, 30 * time.Second},
 		{"page_size", j.PageSize, 5000},
 		{"safety_lag", j.SafetyLag, 30 * time.Second},
+		{"lookback", j.Lookback, time.Minute},
 		{"cursor_timezone", j.CursorTimezone, time.UTC},
 		{"schedule", j.Schedule, ""},
 		{"timezone", j.Timezone, time.UTC},
@@ -114,6 +147,13 @@ func TestDefaults(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
 		}
+	}
+
+	// DefaultJob is what a file that sets nothing optional gives.
+	want := configs.DefaultJob("customers")
+	want.CustomersQuery, want.CustomersSQL = j.CustomersQuery, j.CustomersSQL
+	if !reflect.DeepEqual(j, want) {
+		t.Errorf("parsed job\n%+v\nDefaultJob\n%+v", j, want)
 	}
 }
 
@@ -231,6 +271,8 @@ func TestErrors(t *testing.T) {
 			[]string{`config.yaml:9: job "customers": chunk_size: must be between 1 and 10000, got 0`}},
 		{"chunk_size too big", withJob("    chunk_size: 10001\n"),
 			[]string{`config.yaml:9: job "customers": chunk_size: must be between 1 and 10000, got 10001`}},
+		{"chunk_size a fraction (not truncated)", withJob("    chunk_size: 2.5\n"),
+			[]string{`config.yaml:9: job "customers": chunk_size: want a whole number, got "2.5"`}},
 		{"chunk_size not a number", withJob("    chunk_size: lots\n"),
 			[]string{`config.yaml:9: job "customers": chunk_size: want a whole number, got "lots"`}},
 		{"concurrency", withJob("    concurrency: 65\n"),
@@ -314,7 +356,7 @@ jobs:
 		`config.yaml:8: job "a": chunk_size: must be between 1 and 10000, got 0`,
 		`config.yaml:9: job "a": pagesize: unknown key (did you mean "page_size"?)`,
 		`config.yaml:10: job "b": customers_query: is required`,
-		`config.yaml:11: job "b": concurrency: want a whole number, got "many"`,
+		`config.yaml:11: job "b": concurrency: want a whole number or "auto", got "many"`,
 	}
 	got := strings.Split(err.Error(), "\n")
 	for _, w := range want {

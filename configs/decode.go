@@ -42,16 +42,29 @@ type algoregSection struct {
 }
 
 type jobEntry struct {
-	at             section
-	Name           field[string]   `yaml:"name"`
-	CustomersQuery field[string]   `yaml:"customers_query"`
-	ChunkSize      field[int]      `yaml:"chunk_size"`
-	Concurrency    field[int]      `yaml:"concurrency"`
-	PageSize       field[int]      `yaml:"page_size"`
-	SafetyLag      field[duration] `yaml:"safety_lag"`
-	CursorTimezone field[string]   `yaml:"cursor_timezone"`
-	Schedule       field[string]   `yaml:"schedule"`
-	Timezone       field[string]   `yaml:"timezone"`
+	at                section
+	Name              field[string]           `yaml:"name"`
+	CustomersQuery    field[string]           `yaml:"customers_query"`
+	RelationsQuery    field[string]           `yaml:"relations_query"`
+	RelationTypes     field[mapping[int64]]   `yaml:"relation_types"`
+	AccountTypes      field[mapping[string]]  `yaml:"account_types"`
+	ChunkSize         field[int]              `yaml:"chunk_size"`
+	Concurrency       field[concurrencyValue] `yaml:"concurrency"`
+	MaxConcurrency    field[int]              `yaml:"max_concurrency"`
+	RateLimit         field[float64]          `yaml:"rate_limit"`
+	PageSize          field[int]              `yaml:"page_size"`
+	SafetyLag         field[duration]         `yaml:"safety_lag"`
+	Lookback          field[duration]         `yaml:"lookback"`
+	CursorTimezone    field[string]           `yaml:"cursor_timezone"`
+	RiskScan          field[string]           `yaml:"risk_scan"`
+	RiskScanThreshold field[int]              `yaml:"risk_scan_threshold"`
+	MaxAttempts       field[int]              `yaml:"max_attempts"`
+	MaxRetryTime      field[duration]         `yaml:"max_retry_time"`
+	RetryErrorsLimit  field[int]              `yaml:"retry_errors_limit"`
+	StuckAfter        field[int]              `yaml:"stuck_after"`
+	DrainTimeout      field[duration]         `yaml:"drain_timeout"`
+	Schedule          field[string]           `yaml:"schedule"`
+	Timezone          field[string]           `yaml:"timezone"`
 }
 
 func (c *fileConfig) UnmarshalYAML(n *yaml.Node) error {
@@ -111,7 +124,7 @@ type field[T any] struct {
 
 func (f *field[T]) UnmarshalYAML(n *yaml.Node) error {
 	f.line, f.set = n.Line, true
-	if err := n.Decode(&f.val); err != nil {
+	if err := decode(n, &f.val); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			f.bad = fmt.Sprintf("want %s, got %s", describeType(reflect.TypeFor[T]()), describeNode(n))
@@ -120,6 +133,15 @@ func (f *field[T]) UnmarshalYAML(n *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// decode decodes n into v, as n.Decode does, but refuses a number with a
+// fraction for a whole number, which n.Decode would truncate.
+func decode[T any](n *yaml.Node, v *T) error {
+	if k := reflect.TypeFor[T]().Kind(); (k == reflect.Int || k == reflect.Int64) && n.ShortTag() == "!!float" {
+		return &yaml.TypeError{Errors: []string{"cannot decode " + n.Value + " into a whole number"}}
+	}
+	return n.Decode(v)
 }
 
 // ok reports whether the value was given and could be decoded.
@@ -252,6 +274,8 @@ func describeType(t reflect.Type) string {
 	switch t.Kind() {
 	case reflect.Int, reflect.Int64:
 		return "a whole number"
+	case reflect.Float64:
+		return "a number"
 	case reflect.String:
 		return "a single value"
 	case reflect.Slice:
@@ -288,4 +312,66 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 		}
 	}
 	return fmt.Errorf("want a duration such as \"30s\" or \"5m\", got %s", describeNode(n))
+}
+
+// concurrencyValue is the concurrency key: a whole number, or "auto".
+type concurrencyValue struct {
+	n    int
+	auto bool
+}
+
+func (c *concurrencyValue) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Value == "auto" {
+		c.auto = true
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode || decode(n, &c.n) != nil {
+		return fmt.Errorf("want a whole number or \"auto\", got %s", describeNode(n))
+	}
+	return nil
+}
+
+// A mapping is a mapping of the file from words to values of type V, such
+// as relation_types, kept in file order with the line of each entry, so that
+// a problem with one entry can be reported where it is.
+type mapping[V any] []mapEntry[V]
+
+// A mapEntry is one key and value of a mapping.
+type mapEntry[V any] struct {
+	key  string
+	val  V
+	line int
+	bad  string // what is wrong with the entry's shape or value; "" if nothing
+}
+
+func (m *mapping[V]) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("want a mapping of keys to values, got %s", describeNode(n))
+	}
+	first := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		e := mapEntry[V]{key: k.Value, line: k.Line}
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			e.key, e.bad = "", "a key must be a single value, got "+describeNode(k)
+		case k.Value == "<<" && k.Style == 0:
+			e.bad = "merge keys are not supported: write the keys out"
+		case first[k.Value] != 0:
+			e.bad = fmt.Sprintf("given twice (first at line %d)", first[k.Value])
+		case v.ShortTag() == "!!null":
+			first[k.Value] = k.Line
+			e.bad = "has no value"
+		default:
+			first[k.Value] = k.Line
+			if err := decode(v, &e.val); err != nil {
+				e.bad = fmt.Sprintf("want %s, got %s", describeType(reflect.TypeFor[V]()), describeNode(v))
+			}
+		}
+		*m = append(*m, e)
+	}
+	return nil
 }

@@ -1,7 +1,8 @@
 // Package configs reads the YAML file that describes a deployment of
 // algoreg-etl: the source database, the state database, the Algoreg tenant,
 // and the jobs with their queries and schedules. example.yaml, next to this
-// file, is the reference of every key.
+// file, is the reference of every key. DefaultJob gives a job with every
+// default filled in, for programs and tests that build jobs in code.
 //
 // # Strictness
 //

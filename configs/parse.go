@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -99,13 +97,6 @@ func yamlError(name string, err error) *Error {
 var (
 	schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 	jobName    = regexp.MustCompile(`^[a-z0-9_-]+$`)
-)
-
-// Limits of the job settings.
-const (
-	maxChunkSize   = 10000
-	maxConcurrency = 64
-	maxPageSize    = 1000000
 )
 
 // check validates f, fills in the defaults and returns the Config, recording
@@ -264,109 +255,4 @@ func checkAPIURL(p *problems, f *field[string], keyLine int) string {
 		return strings.TrimRight(f.val, "/")
 	}
 	return ""
-}
-
-// checkJob checks the i-th job and fills in its defaults.
-func checkJob(p *problems, e *jobEntry, i int, dir string) Job {
-	label, line := fmt.Sprintf("#%d", i+1), e.at.line
-	var j Job
-	if fieldOK(p, &e.Name, label, "name") && e.Name.val != "" {
-		if jobName.MatchString(e.Name.val) {
-			j.Name, label = e.Name.val, e.Name.val
-		} else {
-			p.add(e.Name.line, label, "name", "%q: use lower-case letters, digits, '_' and '-'", e.Name.val)
-		}
-	} else if e.Name.bad == "" {
-		p.add(line, label, "name", "is required")
-	}
-	// Shape problems come after the name, so that they can carry it.
-	sectionProblems(p, &e.at, label, "")
-
-	if fieldOK(p, &e.CustomersQuery, label, "customers_query") && e.CustomersQuery.val != "" {
-		j.CustomersQuery = e.CustomersQuery.val
-		if !filepath.IsAbs(j.CustomersQuery) {
-			j.CustomersQuery = filepath.Join(dir, j.CustomersQuery)
-		}
-		b, err := os.ReadFile(j.CustomersQuery)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			p.add(e.CustomersQuery.line, label, "customers_query", "file %s does not exist", j.CustomersQuery)
-		case err != nil:
-			p.add(e.CustomersQuery.line, label, "customers_query", "%v", err)
-		case strings.TrimSpace(string(b)) == "":
-			p.add(e.CustomersQuery.line, label, "customers_query", "file %s is empty", j.CustomersQuery)
-		default:
-			j.CustomersSQL = string(b)
-		}
-	} else if e.CustomersQuery.bad == "" {
-		p.add(line, label, "customers_query", "is required: the path of the SQL file that selects the customers")
-	}
-
-	j.ChunkSize = checkInt(p, &e.ChunkSize, label, "chunk_size", DefaultChunkSize, 1, maxChunkSize)
-	j.Concurrency = checkInt(p, &e.Concurrency, label, "concurrency", DefaultConcurrency, 1, maxConcurrency)
-	j.PageSize = checkInt(p, &e.PageSize, label, "page_size", DefaultPageSize, 1, maxPageSize)
-
-	j.SafetyLag = DefaultSafetyLag
-	if s := &e.SafetyLag; fieldOK(p, s, label, "safety_lag") {
-		if s.val < 0 {
-			p.add(s.line, label, "safety_lag", "must not be negative, got %s", time.Duration(s.val))
-		} else {
-			j.SafetyLag = time.Duration(s.val)
-		}
-	}
-
-	j.CursorTimezone = checkLocation(p, &e.CursorTimezone, label, "cursor_timezone")
-	j.Timezone = checkLocation(p, &e.Timezone, label, "timezone")
-	if s := &e.Schedule; fieldOK(p, s, label, "schedule") && strings.TrimSpace(s.val) != "" {
-		j.Schedule = strings.TrimSpace(s.val)
-		if err := checkSchedule(j.Schedule, j.Timezone); err != nil {
-			p.add(s.line, label, "schedule", "%v", err)
-		}
-	}
-	return j
-}
-
-// checkInt returns f's value, or def when not given, checking it is in
-// [lo, hi].
-func checkInt(p *problems, f *field[int], job, key string, def, lo, hi int) int {
-	if !fieldOK(p, f, job, key) {
-		return def
-	}
-	if f.val < lo || f.val > hi {
-		p.add(f.line, job, key, "must be between %d and %d, got %d", lo, hi, f.val)
-	}
-	return f.val
-}
-
-// checkLocation loads the time zone named by f, UTC when not given.
-func checkLocation(p *problems, f *field[string], job, key string) *time.Location {
-	if !fieldOK(p, f, job, key) || f.val == "" {
-		return time.UTC
-	}
-	if f.val == "Local" {
-		p.add(f.line, job, key, "name a zone such as \"Europe/Zurich\" or \"UTC\": \"Local\" depends on the machine")
-		return time.UTC
-	}
-	loc, err := time.LoadLocation(f.val)
-	if err != nil {
-		p.add(f.line, job, key, "unknown time zone %q: use an IANA name such as \"Europe/Zurich\" or \"UTC\"", f.val)
-		return time.UTC
-	}
-	return loc
-}
-
-// checkSchedule checks a cron expression as gocron v2's CronJob(s, false)
-// reads it: five fields, or a descriptor such as "@daily", in zone loc.
-func checkSchedule(s string, loc *time.Location) error {
-	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
-		return errors.New("give the time zone with the timezone key, not in the expression")
-	}
-	sched, err := cron.ParseStandard("CRON_TZ=" + loc.String() + " " + s)
-	if err != nil {
-		return fmt.Errorf("invalid cron expression %q: %v (want 5 fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\")", s, err)
-	}
-	if sched.Next(time.Now()).IsZero() {
-		return fmt.Errorf("cron expression %q never fires", s)
-	}
-	return nil
 }

@@ -145,7 +145,7 @@ func TestReadValues(t *testing.T) {
 	}
 	want := map[string]any{
 		"external_id":       "C-1",
-		"account_type":      "N",
+		"account_type":      "person",
 		"first_name":        "Zoë",
 		"middle_name":       nil,
 		"last_name":         "Ångström",

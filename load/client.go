@@ -79,7 +79,7 @@ func (c *Client) Save(ctx context.Context, req *SaveRequest) (*SaveResponse, err
 	}
 	body, err := encodeRequest(req)
 	if err != nil {
-		return nil, fmt.Errorf("algoreg save: encoding request: %w", err)
+		return nil, fmt.Errorf("algoreg save: encoding request: %w", encodeError{err})
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.saveURL, nil)
 	if err != nil {
@@ -114,6 +114,12 @@ func (c *Client) Save(ctx context.Context, req *SaveRequest) (*SaveResponse, err
 	}
 	return decodeResponse(data)
 }
+
+// encodeError marks a failure to encode a request, which no retry mends.
+type encodeError struct{ err error }
+
+func (e encodeError) Error() string { return e.err.Error() }
+func (e encodeError) Unwrap() error { return e.err }
 
 // errBodyTooLarge reports an answer longer than the client reads.
 var errBodyTooLarge = errors.New("body too large")

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,17 +9,12 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/extract"
 	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/state"
-	"github.com/algoreg/algoreg-etl/transform"
 )
-
-// StreamCustomers names the customers stream of a job in the state tables.
-const StreamCustomers = "customers"
 
 // Env holds what the runs of a process share.
 type Env struct {
@@ -30,8 +24,27 @@ type Env struct {
 	Logger *slog.Logger // nil: slog.Default()
 }
 
-// Options tune one run.
+// Options tune one run. The zero Options is a nightly run.
 type Options struct {
+	// Kind is the run's kind: state.KindRun (the default), KindVerify (the
+	// API validates, persists nothing; no watermark moves), KindOffline
+	// (transform and validation only, no API call), KindBackfill (a range,
+	// without moving the watermark) or KindRetry (only the rows of open
+	// record errors).
+	Kind string
+	// Full sends every row of the window, even those unchanged since they
+	// were last accepted.
+	Full bool
+	// RiskScan overrides the job's risk_scan policy for this run when not
+	// empty: configs.RiskScanAuto, RiskScanOn or RiskScanOff.
+	RiskScan string
+	// Since and Until bound a backfill's range of cursor_updated_at,
+	// inclusive. A zero Since starts at the first row; a zero Until ends at
+	// now - safety_lag.
+	Since, Until time.Time
+	// Resume is the backfill run to resume; 0 resumes the job's last
+	// interrupted backfill when it covered the same range, -1 never resumes.
+	Resume int64
 	// Now returns the current time; nil means time.Now. Tests set it to
 	// check dates of birth against a fixed day.
 	Now func() time.Time
@@ -39,23 +52,32 @@ type Options struct {
 
 // Result is what a run did.
 type Result struct {
-	RunID     int64
-	Status    string // one of the state.Status values
-	Counts    state.Counts
-	Window    extract.Window
-	Watermark extract.Position // after the run; zero if the job has none yet
+	RunID           int64
+	Kind            string
+	Status          string // one of the state.Status values
+	Counts          state.Counts
+	Window          extract.Window   // of the customers stream
+	Watermark       extract.Position // of the customers stream after the run; zero if none
+	DisableRiskScan bool             // the value sent with every call of the run
 }
 
 // Run does one run of job: it reads the rows changed since the job's
-// watermark, sends them, and records what happened. When another process
-// runs the job, Run returns at once with an error wrapping state.ErrLocked.
+// watermarks, sends them, retries the rows of open record errors, and
+// records what happened. When another process runs the job, Run returns at
+// once with an error wrapping state.ErrLocked.
 //
 // An error that ends the run early is recorded on the run row and returned
 // together with the Result; the watermark then stays at the last row before
-// which everything was settled. When ctx is cancelled, chunks in flight are
-// abandoned, the watermark is checkpointed, and the run ends with status
-// interrupted.
+// which everything was settled. When ctx is cancelled (a signal), Run stops
+// reading, lets the calls in flight finish for up to the job's
+// drain_timeout, checkpoints, and ends with status interrupted.
 func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result, error) {
+	if opts.Kind == "" {
+		opts.Kind = state.KindRun
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	lock, err := env.State.TryLock(ctx, job.Name)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
@@ -64,18 +86,22 @@ func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result
 	if _, err := env.State.AbandonRuns(ctx, job.Name); err != nil {
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
 	}
-
 	r := &run{env: env, job: job, opts: opts, logger: env.Logger}
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
-	if r.opts.Now == nil {
-		r.opts.Now = time.Now
-	}
 	if err := r.open(ctx); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("job %s: %w", job.Name, err)
 	}
-	err = r.stream(ctx)
+
+	// Calls in flight outlive a cancelled ctx by the drain timeout, so that
+	// their outcome is recorded rather than lost.
+	drain, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(job.DrainTimeout, cancelDrain) })
+	defer stop()
+
+	err = r.do(ctx, drain)
 	return r.close(ctx, err)
 }
 
@@ -85,90 +111,190 @@ type run struct {
 	job    *configs.Job
 	opts   Options
 	logger *slog.Logger
+	sender *load.Sender
 
-	id     int64
-	window extract.Window
-	query  extract.Query
-	mapper *transform.Customers
+	id              int64
+	startedAt       time.Time
+	until           time.Time // the end of every stream's window
+	disableRiskScan bool
+	resume          *state.Run // the backfill this run resumes
 
-	settler *settler
-	mu      sync.Mutex // guards counts and mark
-	counts  state.Counts
-	mark    extract.Position
+	mu     sync.Mutex // guards counts and mark
+	counts state.Counts
+	mark   extract.Position // the customers watermark (run) or progress (backfill)
+	window extract.Window   // of the customers stream
+	stored extract.Position // the customers watermark before the run
 }
 
-// open chooses the window and opens the run row.
+// moves reports whether the run moves the job's watermarks.
+func (r *run) movesWatermark() bool { return r.opts.Kind == state.KindRun }
+
+// persists reports whether the API keeps what the run sends, so that what
+// was accepted is remembered for skip-unchanged and for dependencies.
+func (r *run) persists() bool {
+	return r.opts.Kind != state.KindVerify && r.opts.Kind != state.KindOffline
+}
+
+// open chooses the window, the risk-scan flag and opens the run row.
 func (r *run) open(ctx context.Context) error {
-	wm, _, err := r.env.State.Watermark(ctx, r.job.Name, StreamCustomers)
-	if err != nil {
-		return fmt.Errorf("job %s: %w", r.job.Name, err)
-	}
-	// The window closes at the source's clock minus the safety lag, so that
-	// rows of transactions still open now are read by a later run.
+	// Windows close at the source's clock minus the safety lag, so that rows
+	// of transactions still open now are read by a later run.
 	var now time.Time
 	if err := r.env.Source.GetContext(ctx, &now, "SELECT now()"); err != nil {
-		return fmt.Errorf("job %s: source clock: %w", r.job.Name, err)
+		return fmt.Errorf("source clock: %w", err)
 	}
-	r.window = extract.Window{
-		After: extract.Position{UpdatedAt: wm.UpdatedAt, Key: wm.Key},
-		Until: now.Add(-r.job.SafetyLag),
+	r.until = now.Add(-r.job.SafetyLag)
+	if r.opts.Kind == state.KindBackfill && !r.opts.Until.IsZero() {
+		r.until = r.opts.Until
 	}
-	r.mark = r.window.After
-
-	row := state.Run{Job: r.job.Name, Kind: state.KindRun, WindowTo: &r.window.Until}
-	if !r.window.After.IsZero() {
-		row.WindowFrom, row.WindowFromKey = &r.window.After.UpdatedAt, r.window.After.Key
-	}
-	disable := false // the risk-scan policy is the job's to choose; for now every call asks for the scan
-	row.DisableRiskScan = &disable
-	r.id, err = r.env.State.StartRun(ctx, row)
-	if err != nil {
-		return fmt.Errorf("job %s: %w", r.job.Name, err)
-	}
-	r.logger = r.logger.With("job", r.job.Name, "run_id", r.id)
-	r.logger.Info("run started", "after", r.window.After, "until", r.window.Until)
-	return nil
-}
-
-// stream reads the window, cutting it into chunks that are sent by at most
-// job.Concurrency goroutines at once.
-func (r *run) stream(ctx context.Context) error {
-	r.query = extract.Query{SQL: r.job.CustomersSQL, Location: r.job.CursorTimezone}
-	cols, err := extract.Describe(ctx, r.env.Source, r.query)
+	customers := r.streams()[0]
+	w, stored, err := r.windowOf(ctx, customers)
 	if err != nil {
 		return err
 	}
-	r.mapper, err = transform.NewCustomers(cols, transform.Options{Now: r.opts.Now})
-	if err != nil {
-		return fmt.Errorf("query of job %s: %w", r.job.Name, err)
+	r.window, r.stored = w, stored
+	r.mark = w.After
+	if r.disableRiskScan, err = r.riskScan(ctx, customers, w); err != nil {
+		return err
 	}
 
-	r.settler = newSettler()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.job.Concurrency)
-	c := &chunk{}
-	submit := func() {
-		ch := c
-		c = &chunk{n: ch.n + 1}
-		g.Go(func() error { return r.send(gctx, ch) })
+	row := state.Run{Job: r.job.Name, Kind: r.opts.Kind, WindowTo: &r.until, DisableRiskScan: &r.disableRiskScan}
+	if !w.After.IsZero() {
+		row.WindowFrom, row.WindowFromKey = &w.After.UpdatedAt, w.After.Key
 	}
-	err = extract.Read(gctx, r.env.Source, r.query, r.window, extract.Options{PageSize: r.job.PageSize}, func(row extract.Row) error {
-		if err := gctx.Err(); err != nil {
-			return err
+	if r.opts.Kind == state.KindBackfill {
+		row.BackfillFrom, row.BackfillUntil = timePtr(r.opts.Since), &r.until
+		if r.resume != nil {
+			row.ResumeOf = r.resume.ID
 		}
-		c.add(r.mapper, row)
-		if len(c.customers) >= r.job.ChunkSize {
-			submit()
-		}
-		return nil
+	}
+	if r.id, err = r.env.State.StartRun(ctx, row); err != nil {
+		return err
+	}
+	r.startedAt = r.opts.Now()
+	r.logger = r.logger.With("job", r.job.Name, "run_id", r.id)
+	r.sender = load.NewSender(r.env.API, load.SenderOptions{
+		MaxAttempts:  r.job.MaxAttempts,
+		MaxRetryTime: r.job.MaxRetryTime,
+		RateLimit:    r.job.RateLimit,
+		Adaptive:     r.adaptive(),
+		Logger:       r.logger,
 	})
-	if err == nil && c.rows > 0 {
-		submit()
+	r.logger.Info("run started", "kind", r.opts.Kind, "after", w.After, "until", r.until, "disable_risk_scan", r.disableRiskScan)
+	return nil
+}
+
+func (r *run) adaptive() *load.AIMDOptions {
+	if !r.job.AdaptiveConcurrency {
+		return nil
 	}
-	if werr := g.Wait(); werr != nil && (err == nil || errors.Is(err, context.Canceled)) {
-		err = werr
+	return &load.AIMDOptions{Min: 1, Max: r.job.MaxConcurrency, Initial: 2}
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
 	}
-	return err
+	return &t
+}
+
+// windowOf returns the window a stream reads in this run, and the stream's
+// watermark before it.
+func (r *run) windowOf(ctx context.Context, s *stream) (w extract.Window, stored extract.Position, err error) {
+	w = extract.Window{Until: r.until}
+	switch r.opts.Kind {
+	case state.KindBackfill:
+		w.After = extract.Position{UpdatedAt: r.opts.Since}
+		if s.name == StreamCustomers {
+			resume, err := r.resumable(ctx)
+			if err != nil {
+				return w, stored, err
+			}
+			if resume != nil && resume.Progress != nil {
+				r.resume = resume
+				w.After = extract.Position{UpdatedAt: resume.Progress.UpdatedAt, Key: resume.Progress.Key}
+			}
+		}
+		return w, stored, nil
+	case state.KindRetry:
+		return w, stored, nil
+	}
+	wm, ok, err := r.env.State.Watermark(ctx, r.job.Name, s.name)
+	if err != nil || !ok {
+		return w, stored, err
+	}
+	stored = extract.Position{UpdatedAt: wm.UpdatedAt, Key: wm.Key}
+	w.After = stored
+	if r.job.Lookback > 0 {
+		// Re-read a margin below the watermark: rows committed late with an
+		// older updated_at are caught, and unchanged ones cost no call.
+		w.After = extract.Position{UpdatedAt: wm.UpdatedAt.Add(-r.job.Lookback)}
+	}
+	return w, stored, nil
+}
+
+// resumable returns the interrupted backfill this backfill resumes, if any.
+func (r *run) resumable(ctx context.Context) (*state.Run, error) {
+	switch {
+	case r.opts.Resume < 0:
+		return nil, nil
+	case r.opts.Resume > 0:
+		prev, err := r.env.State.Run(ctx, r.opts.Resume)
+		if err != nil {
+			return nil, fmt.Errorf("backfill to resume: %w", err)
+		}
+		if prev.Job != r.job.Name || prev.Kind != state.KindBackfill {
+			return nil, fmt.Errorf("run %d is a %s of job %s, not a backfill of %s", prev.ID, prev.Kind, prev.Job, r.job.Name)
+		}
+		if prev.Status == state.StatusSucceeded || prev.Status == state.StatusPartial {
+			return nil, fmt.Errorf("backfill %d finished (%s): nothing to resume", prev.ID, prev.Status)
+		}
+		if prev.BackfillUntil != nil {
+			r.until = *prev.BackfillUntil
+		}
+		return &prev, nil
+	}
+	prev, ok, err := r.env.State.LastInterruptedBackfill(ctx, r.job.Name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	// Resume it only when it covered the range asked for now.
+	sameFrom := (prev.BackfillFrom == nil && r.opts.Since.IsZero()) || (prev.BackfillFrom != nil && prev.BackfillFrom.Equal(r.opts.Since))
+	sameUntil := r.opts.Until.IsZero() || (prev.BackfillUntil != nil && prev.BackfillUntil.Equal(r.opts.Until))
+	if !sameFrom || !sameUntil {
+		return nil, nil
+	}
+	if prev.BackfillUntil != nil {
+		r.until = *prev.BackfillUntil
+	}
+	return &prev, nil
+}
+
+// do runs the streams, then the retry of open record errors.
+func (r *run) do(ctx, drain context.Context) error {
+	streams := r.streams()
+	if r.opts.Kind != state.KindRetry {
+		for _, s := range streams {
+			w, stored := r.window, r.stored
+			if s.name != StreamCustomers {
+				var err error
+				if w, stored, err = r.windowOf(ctx, s); err != nil {
+					return err
+				}
+			}
+			if err := r.readWindow(ctx, drain, s, w, stored); err != nil {
+				return err
+			}
+		}
+	}
+	if r.opts.Kind == state.KindRun || r.opts.Kind == state.KindRetry {
+		for _, s := range streams {
+			if err := r.retryOpenErrors(ctx, drain, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // close records the run's outcome.
@@ -194,142 +320,13 @@ func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
 	if err := r.env.State.FinishRun(context.WithoutCancel(ctx), r.id, status, counts, errText); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	res := &Result{RunID: r.id, Status: status, Counts: counts, Window: r.window, Watermark: mark}
+	res := &Result{RunID: r.id, Kind: r.opts.Kind, Status: status, Counts: counts, Window: r.window, Watermark: mark, DisableRiskScan: r.disableRiskScan}
 	log := r.logger.Info
 	if runErr != nil {
 		log = r.logger.Error
 	}
 	log("run finished", "status", status, "extracted", counts.Extracted, "sent", counts.Sent, "added", counts.Added,
-		"invalid", counts.Invalid, "rejected", counts.Rejected, "warnings", counts.Warnings, "watermark", mark, "error", errText)
+		"skipped", counts.Skipped, "invalid", counts.Invalid, "rejected", counts.Rejected, "warnings", counts.Warnings,
+		"retried", counts.Retried, "resolved", counts.Resolved, "watermark", mark, "error", errText)
 	return res, runErr
-}
-
-// A chunk is a run of consecutive rows of the stream: the customers to send
-// in one call and the rows that could not be mapped.
-type chunk struct {
-	n         int // the chunk's number in the stream
-	rows      int // rows read
-	end       extract.Position
-	customers []load.Customer
-	keys      []string // source key of each customer
-	invalid   []state.RecordError
-}
-
-func (c *chunk) add(m *transform.Customers, row extract.Row) {
-	c.rows++
-	c.end = row.Pos
-	cust, err := m.Map(row)
-	if err != nil {
-		re := state.RecordError{Stage: state.StageTransform, SourceKey: row.Pos.Key, Code: "invalid", Message: err.Error()}
-		var fe *transform.FieldError
-		if errors.As(err, &fe) {
-			re.Code, re.Field = fe.Code, fe.Field
-		}
-		if v, ok := row.Get("external_id"); ok {
-			if s, ok := v.(string); ok {
-				re.ExternalID = s
-			}
-		}
-		re.Payload = rowPayload(row)
-		c.invalid = append(c.invalid, re)
-		return
-	}
-	c.customers = append(c.customers, cust)
-	c.keys = append(c.keys, row.Pos.Key)
-}
-
-// rowPayload encodes a source row for a record error, so that the failing
-// input can be read in the state tables.
-func rowPayload(row extract.Row) json.RawMessage {
-	m := make(map[string]any, len(row.Columns))
-	for i, c := range row.Columns {
-		m[c] = row.Values[i]
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
-// send sends a chunk's customers, records its errors and settles it.
-func (r *run) send(ctx context.Context, c *chunk) error {
-	var delta state.Counts
-	delta.Extracted = int64(c.rows)
-	delta.Invalid = int64(len(c.invalid))
-	errs := c.invalid
-	for i := range errs {
-		errs[i].RunID, errs[i].Job, errs[i].Stream = r.id, r.job.Name, StreamCustomers
-	}
-	if len(c.customers) > 0 {
-		req := &load.SaveRequest{Customers: c.customers}
-		resp, err := r.env.API.Save(ctx, req)
-		if err != nil {
-			return fmt.Errorf("chunk %d (%d customers, keys %s..%s): %w", c.n, len(c.customers), c.keys[0], c.keys[len(c.keys)-1], err)
-		}
-		apiErrs, d := r.outcome(c, resp)
-		errs = append(errs, apiErrs...)
-		delta.Sent, delta.Added, delta.Rejected, delta.Warnings = d.Sent, d.Added, d.Rejected, d.Warnings
-	}
-	// Bookkeeping must finish even when the run is being cancelled: the
-	// call has been made, and its outcome must not be lost.
-	bctx := context.WithoutCancel(ctx)
-	if len(errs) > 0 {
-		if err := r.env.State.RecordErrors(bctx, errs); err != nil {
-			return fmt.Errorf("chunk %d: %w", c.n, err)
-		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.counts.Add(delta)
-	to, moved := r.settler.settle(c.n, c.end)
-	if !moved {
-		return nil
-	}
-	r.mark = to
-	wm := state.Watermark{UpdatedAt: to.UpdatedAt, Key: to.Key}
-	err := r.env.State.Checkpoint(bctx, state.Checkpoint{RunID: r.id, Job: r.job.Name, Stream: StreamCustomers, Watermark: &wm, Counts: r.counts})
-	if err != nil {
-		return fmt.Errorf("chunk %d: %w", c.n, err)
-	}
-	return nil
-}
-
-// outcome reads the API's answer for a chunk: the records it refused or
-// warned about become record errors, and the rest count as sent.
-func (r *run) outcome(c *chunk, resp *load.SaveResponse) ([]state.RecordError, state.Counts) {
-	var d state.Counts
-	index := make(map[string]int, len(c.customers))
-	for i, cust := range c.customers {
-		index[cust.ExternalID] = i
-	}
-	var errs []state.RecordError
-	rejected := make(map[string]bool)
-	for _, det := range resp.Detail {
-		re := state.RecordError{RunID: r.id, Job: r.job.Name, Stream: StreamCustomers, Stage: state.StageAPI, ExternalID: det.ExternalID}
-		if i, ok := index[det.ExternalID]; ok {
-			re.SourceKey = c.keys[i]
-			re.Payload, _ = json.Marshal(&c.customers[i])
-		} else {
-			r.logger.Warn("the API answered about a record not in the call", "external_id", det.ExternalID)
-		}
-		for _, p := range det.Errors {
-			e := re
-			e.Severity, e.Code, e.Message = state.SeverityError, p.Error, p.Detail
-			errs = append(errs, e)
-			if _, ok := index[det.ExternalID]; ok {
-				rejected[det.ExternalID] = true
-			}
-		}
-		for _, p := range det.Warnings {
-			e := re
-			e.Severity, e.Code, e.Message = state.SeverityWarning, p.Error, p.Detail
-			errs = append(errs, e)
-			d.Warnings++
-		}
-	}
-	d.Rejected = int64(len(rejected))
-	d.Sent = int64(len(c.customers)) - d.Rejected
-	d.Added = int64(len(resp.Added))
-	return errs, d
 }

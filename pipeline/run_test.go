@@ -9,8 +9,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/load"
@@ -56,15 +59,19 @@ func newFixture(t *testing.T) *fixture {
 			API:    load.NewClient(api.URL, api.Token, nil),
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
-		job: &configs.Job{
-			Name:         "customers",
-			CustomersSQL: query,
-			ChunkSize:    3,
-			Concurrency:  4,
-			PageSize:     2,
-			SafetyLag:    0,
-		},
+		job:      testJob(query),
 	}
+}
+
+// testJob returns a job over the example customers query with small chunks
+// and pages, so that a few rows cross their boundaries.
+func testJob(query string) *configs.Job {
+	j := configs.DefaultJob("customers")
+	j.CustomersSQL = query
+	j.ChunkSize, j.Concurrency, j.PageSize = 3, 4, 2
+	j.SafetyLag, j.Lookback = 0, 0
+	j.AccountTypes = map[string]string{"person": "N", "company": "F"}
+	return &j
 }
 
 func (f *fixture) run(t *testing.T) *pipeline.Result {
@@ -261,6 +268,7 @@ func TestRunRecordsAPIErrorsAndWarnings(t *testing.T) {
 	f.exec(t, `CREATE TABLE legacy (id int PRIMARY KEY, ref text, name text, changed timestamptz)`)
 	f.exec(t, `INSERT INTO legacy VALUES (1, 'L-1', 'One', '2025-01-01'), (2, 'L-1', 'Duplicate', '2025-01-01'), (3, 'L-3', 'Three', '2025-01-01')`)
 	f.job.CustomersSQL = `SELECT changed AS cursor_updated_at, id AS cursor_key, ref AS external_id, 'N' AS account_type, name AS last_name FROM legacy`
+	f.job.AccountTypes = nil
 	f.job.ChunkSize = 10
 	res, err := pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{})
 	if err != nil {
@@ -324,6 +332,7 @@ func TestRunWatermarkWaitsForEarlierChunks(t *testing.T) {
 		f.insertPeople(t, i, 1, base.Add(time.Duration(i)*time.Second))
 	}
 	f.job.ChunkSize, f.job.Concurrency, f.job.PageSize = 3, 4, 5
+	f.job.DrainTimeout = 0 // a cancelled run abandons its calls at once
 
 	held := make(chan struct{})
 	var others sync.WaitGroup
@@ -362,7 +371,7 @@ func TestRunWatermarkWaitsForEarlierChunks(t *testing.T) {
 		t.Fatalf("interrupted run: %+v, %v", o.res, o.err)
 	}
 	if wm, ok := f.watermark(t); ok {
-		t.Errorf("watermark %+v after the first chunk failed", wm)
+		t.Errorf("watermark %+v after the first chunk was abandoned", wm)
 	}
 
 	f.api.SetBeforeSave(nil)
@@ -378,5 +387,69 @@ func TestRunWatermarkWaitsForEarlierChunks(t *testing.T) {
 	}
 	if wm, _ := f.watermark(t); !wm.UpdatedAt.Equal(base.Add(12 * time.Second)) {
 		t.Errorf("watermark %+v after the rerun", wm)
+	}
+}
+
+// childFixture connects to a database and sandbox made by another process.
+func childFixture(t *testing.T, dsn, apiURL, token string) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := state.Open(ctx, dsn, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	query, err := etlsql.Example("customers.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{
+		env: &pipeline.Env{Source: src, State: st, API: load.NewClient(apiURL, token, nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		job: testJob(query),
+	}
+}
+
+// On a signal, a run stops reading but lets the calls in flight finish and
+// checkpoints them.
+func TestRunDrainsCallsInFlightOnCancel(t *testing.T) {
+	f := newFixture(t)
+	f.insertPeople(t, 1, 30, time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))
+	f.job.ChunkSize, f.job.Concurrency, f.job.PageSize = 3, 2, 3
+	f.job.DrainTimeout = 10 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	release := make(chan struct{})
+	var calls atomic.Int32
+	f.api.SetBeforeSave(func(*load.SaveRequest) {
+		if calls.Add(1) == 2 {
+			cancel()
+			<-release
+		}
+	})
+	done := make(chan *pipeline.Result, 1)
+	go func() {
+		res, _ := pipeline.Run(ctx, f.env, f.job, pipeline.Options{})
+		done <- res
+	}()
+	<-ctx.Done()
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	res := <-done
+	if res.Status != state.StatusInterrupted {
+		t.Fatalf("status %s", res.Status)
+	}
+	sent := int(res.Counts.Sent)
+	if sent < 3 || sent >= 30 || len(f.api.Customers()) != sent {
+		t.Errorf("sent %d, the sandbox holds %d; want the chunks in flight delivered and reading stopped", sent, len(f.api.Customers()))
+	}
+	wm, ok := f.watermark(t)
+	if !ok || !wm.UpdatedAt.Equal(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("watermark %+v, %v after the drained run", wm, ok)
+	}
+	run, _ := f.env.State.Run(context.Background(), res.RunID)
+	if run.Sent != res.Counts.Sent || run.Status != state.StatusInterrupted {
+		t.Errorf("run row %+v", run)
 	}
 }

@@ -53,7 +53,7 @@ func TestMigrateTwice(t *testing.T) {
 	if err := db.Select(&tables, `SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, state.DefaultSchema); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"record_errors", "runs", "schema_version", "watermarks"}; !slices.Equal(tables, want) {
+	if want := []string{"record_errors", "runs", "schedule_slots", "schema_version", "sent_records", "watermarks"}; !slices.Equal(tables, want) {
 		t.Fatalf("tables in %s: %v, want %v", state.DefaultSchema, tables, want)
 	}
 }
@@ -186,5 +186,91 @@ func TestCheckVersion(t *testing.T) {
 				t.Errorf("error %q does not say to run algoreg-etl migrate", err)
 			}
 		})
+	}
+}
+
+func TestMigrateFromVersion1KeepsData(t *testing.T) {
+	ctx := context.Background()
+	db := sqltest.NewDB(t)
+	ms, err := etlsql.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A schema as a binary that knew only migration 1 left it.
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE SCHEMA algoreg_etl`,
+		`CREATE TABLE algoreg_etl.schema_version (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+		`SET LOCAL search_path TO algoreg_etl`,
+		ms[0].SQL,
+		`INSERT INTO schema_version (version, name) VALUES (1, '` + ms[0].Name + `')`,
+		`INSERT INTO runs (id, job, kind, status, finished_at, window_to, extracted, sent, invalid, disable_risk_scan)
+			VALUES (1, 'customers', 'run', 'partial', now(), '2025-01-02T00:00:00Z', 10, 9, 1, false),
+			       (2, 'customers', 'backfill', 'interrupted', now(), NULL, 5, 5, 0, true)`,
+		`SELECT setval('runs_id_seq', 2)`,
+		`INSERT INTO watermarks (job, stream, updated_at, key, run_id, moved_at) VALUES ('customers', 'customers', '2025-01-01T12:00:00Z', '77', 1, now())`,
+		`INSERT INTO record_errors (run_id, job, stream, source_key, external_id, stage, severity, code, field, message, payload)
+			VALUES (1, 'customers', 'customers', '5', 'C-5', 'transform', 'error', 'invalid_date', 'date_of_birth', 'not a date', '{"a": 1}'),
+			       (1, 'customers', 'customers', '6', 'C-6', 'api', 'warning', 'W1', NULL, 'odd', NULL)`,
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, db.URL, "")
+	var ve *state.VersionError
+	if err := s.CheckVersion(ctx); !errors.As(err, &ve) || ve.Have != 1 {
+		t.Fatalf("CheckVersion at version 1: %v", err)
+	}
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := versions(t)[1:]; !slices.Equal(applied, want) {
+		t.Fatalf("Migrate from version 1 applied %v, want %v", applied, want)
+	}
+
+	r, err := s.Run(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != state.StatusPartial || r.Extracted != 10 || r.Sent != 9 || r.Invalid != 1 || r.Retried != 0 || r.Resolved != 0 ||
+		r.WindowTo == nil || r.DisableRiskScan == nil || *r.DisableRiskScan || r.Progress != nil || r.ResumeOf != 0 || r.BackfillFrom != nil {
+		t.Errorf("run 1 after migration: %+v", r)
+	}
+	if r, ok, err := s.LastInterruptedBackfill(ctx, "customers"); err != nil || !ok || r.ID != 2 {
+		t.Errorf("interrupted backfill after migration: %d, %v, %v; want run 2", r.ID, ok, err)
+	}
+	if w, ok, err := s.Watermark(ctx, "customers", "customers"); err != nil || !ok || w.Key != "77" {
+		t.Errorf("watermark after migration: %v, %v, %v", w, ok, err)
+	}
+	errs, err := s.RecordErrorsOfRun(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 2 || errs[0].Code != "invalid_date" || string(errs[0].Payload) != `{"a": 1}` || errs[0].ResolvedAt != nil || errs[1].Severity != state.SeverityWarning {
+		t.Errorf("record errors after migration: %+v", errs)
+	}
+	// The old error is open, and a new run can retry and resolve it.
+	open, err := s.OpenErrors(ctx, "customers", "customers", 3, 0)
+	if err != nil || len(open) != 1 || open[0].SourceKey != "5" || open[0].Attempts != 1 {
+		t.Fatalf("open errors after migration: %+v, %v", open, err)
+	}
+	id, err := s.StartRun(ctx, state.Run{Job: "customers", Kind: state.KindRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id <= 2 {
+		t.Errorf("new run got id %d, taken before the migration", id)
+	}
+	if n, err := s.Accept(ctx, id, "customers", "customers", []state.SentRecord{{ExternalID: "C-5", SourceKey: "5", Hash: make([]byte, 16)}}); err != nil || n != 1 {
+		t.Errorf("Accept after migration resolved %d, %v; want 1", n, err)
 	}
 }

@@ -12,8 +12,10 @@ import (
 
 // Stages at which a record error arises, stored in record_errors.stage.
 const (
-	StageTransform = "transform" // refused before sending
-	StageAPI       = "api"       // reported by the Algoreg API
+	StageExtract    = "extract"    // the source row could not be read again
+	StageTransform  = "transform"  // refused before sending
+	StageDependency = "dependency" // waiting for a customer the record names
+	StageAPI        = "api"        // reported by the Algoreg API
 )
 
 // Severities of a record error, stored in record_errors.severity.
@@ -31,19 +33,26 @@ type RecordError struct {
 	Stream     string // "customers" or "relations"
 	SourceKey  string // the source row's key; identifies it when ExternalID is missing
 	ExternalID string
-	Stage      string // StageTransform or StageAPI
+	Stage      string // one of the Stage constants
 	Code       string // a short machine-readable reason
 	Field      string // the input field concerned, if known
 	Message    string
 	Severity   string          // SeverityError (the default when empty) or SeverityWarning
 	Payload    json.RawMessage // the record as sent or as it would have been; nil for none
 	CreatedAt  time.Time       // set by the database
+
+	// ResolvedAt is when a later run settled the record (see
+	// [Store.Accept] and [Store.Resolve]); nil while the error is open, and
+	// always for warnings. ResolvedRunID is the run that settled it.
+	// RecordErrors ignores both.
+	ResolvedAt    *time.Time
+	ResolvedRunID int64
 }
 
 // RecordErrors stores errs in one INSERT statement. Empty SourceKey,
 // ExternalID and Field are stored as NULL, an empty Severity as
-// [SeverityError]; the ID and CreatedAt of errs are ignored. Rows get IDs in
-// the order of errs.
+// [SeverityError]; the ID, CreatedAt, ResolvedAt and ResolvedRunID of errs
+// are ignored. Rows get IDs in the order of errs.
 //
 // The batch is one INSERT ... SELECT FROM unnest($1, ..., $11), one array
 // per column, rather than COPY (pq.CopyInSchema). Measured on loopback
@@ -100,13 +109,16 @@ func (s *Store) RecordErrorsOfRun(ctx context.Context, runID int64) ([]RecordErr
 			payload []byte
 		)
 		if err := rows.Scan(&e.ID, &e.RunID, &e.Job, &e.Stream, &e.SourceKey, &e.ExternalID, &e.Stage, &e.Severity,
-			&e.Code, &e.Field, &e.Message, &payload, &e.CreatedAt); err != nil {
+			&e.Code, &e.Field, &e.Message, &payload, &e.CreatedAt, &e.ResolvedAt, &e.ResolvedRunID); err != nil {
 			return nil, fmt.Errorf("state: record errors of run %d: %w", runID, err)
 		}
 		if payload != nil {
 			e.Payload = json.RawMessage(payload)
 		}
 		e.CreatedAt = e.CreatedAt.UTC()
+		if e.ResolvedAt != nil {
+			*e.ResolvedAt = e.ResolvedAt.UTC()
+		}
 		errs = append(errs, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -116,4 +128,4 @@ func (s *Store) RecordErrorsOfRun(ctx context.Context, runID int64) ([]RecordErr
 }
 
 const recordErrorColumns = `id, run_id, job, stream, coalesce(source_key, ''), coalesce(external_id, ''), stage, severity,
-	code, coalesce(field, ''), message, payload, created_at`
+	code, coalesce(field, ''), message, payload, created_at, resolved_at, coalesce(resolved_run_id, 0)`

@@ -41,6 +41,8 @@ type Counts struct {
 	Invalid   int64 // rows refused before sending
 	Rejected  int64 // records the API refused
 	Warnings  int64 // warnings the API returned
+	Retried   int64 // rows re-read to retry the open errors of earlier runs
+	Resolved  int64 // open errors of earlier runs that this run resolved
 }
 
 // Add adds d to c, field by field.
@@ -52,6 +54,8 @@ func (c *Counts) Add(d Counts) {
 	c.Invalid += d.Invalid
 	c.Rejected += d.Rejected
 	c.Warnings += d.Warnings
+	c.Retried += d.Retried
+	c.Resolved += d.Resolved
 }
 
 // A Run is one run of a job, as recorded in the runs table.
@@ -68,25 +72,53 @@ type Run struct {
 	Counts
 	DisableRiskScan *bool // nil: not decided yet
 	Error           string
+
+	// For a backfill, the range of source updated_at it re-sends; nil
+	// BackfillFrom: from the beginning.
+	BackfillFrom, BackfillUntil *time.Time
+	// ResumeOf is the interrupted or failed backfill this run resumes; 0
+	// for none.
+	ResumeOf int64
+	// Progress is the run's own position: the source row up to which it
+	// has settled every row (see [Store.SetRunProgress]); nil for none.
+	// A backfill records its progress here instead of moving the job's
+	// watermark.
+	Progress *Watermark
 }
 
 // StartRun records a new run with status running and returns its ID. It
-// uses r's Job, Kind, window fields and DisableRiskScan.
+// uses r's Job, Kind, window fields, DisableRiskScan, backfill range,
+// ResumeOf and Progress (a resumed backfill starts where the run it
+// resumes stopped).
 func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 	if r.Job == "" {
 		return 0, errors.New("state: start run: no job")
 	}
-	var id int64
+	var (
+		id          int64
+		resumeOf    sql.NullInt64
+		progressAt  *time.Time
+		progressKey sql.NullString
+	)
+	if r.ResumeOf != 0 {
+		resumeOf = sql.NullInt64{Int64: r.ResumeOf, Valid: true}
+	}
+	if p := r.Progress; p != nil {
+		at := p.UpdatedAt.Truncate(time.Microsecond)
+		progressAt, progressKey = &at, sql.NullString{String: p.Key, Valid: true}
+	}
 	err := s.db.QueryRowContext(ctx, s.q.startRun, r.Job, r.Kind, StatusRunning,
-		r.WindowFrom, r.WindowFromKey, r.WindowTo, r.DisableRiskScan).Scan(&id)
+		r.WindowFrom, r.WindowFromKey, r.WindowTo, r.DisableRiskScan,
+		r.BackfillFrom, r.BackfillUntil, resumeOf, progressAt, progressKey).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("state: start %s run of job %q: %w", r.Kind, r.Job, err)
 	}
 	return id, nil
 }
 
-const startRun = `INSERT INTO {s}.runs (job, kind, status, window_from, window_from_key, window_to, disable_risk_scan)
-VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7)
+const startRun = `INSERT INTO {s}.runs (job, kind, status, window_from, window_from_key, window_to, disable_risk_scan,
+	backfill_from, backfill_until, resume_of, watermark_updated_at, watermark_key)
+VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12)
 RETURNING id`
 
 // A Checkpoint is the progress of a running run: its counts so far and,
@@ -126,7 +158,7 @@ func (s *Store) Checkpoint(ctx context.Context, c Checkpoint) (err error) {
 	}()
 	k := c.Counts
 	res, err := tx.ExecContext(ctx, s.q.checkpointRun, c.RunID, c.Job,
-		k.Extracted, k.Sent, k.Added, k.Skipped, k.Invalid, k.Rejected, k.Warnings)
+		k.Extracted, k.Sent, k.Added, k.Skipped, k.Invalid, k.Rejected, k.Warnings, k.Retried, k.Resolved)
 	if err := s.updatedRun(ctx, c.RunID, res, err); err != nil {
 		return fmt.Errorf("state: checkpoint: %w", err)
 	}
@@ -143,7 +175,8 @@ func (s *Store) Checkpoint(ctx context.Context, c Checkpoint) (err error) {
 }
 
 const checkpointRun = `UPDATE {s}.runs SET
-	extracted = $3, sent = $4, added = $5, skipped = $6, invalid = $7, rejected = $8, warnings = $9
+	extracted = $3, sent = $4, added = $5, skipped = $6, invalid = $7, rejected = $8, warnings = $9,
+	retried = $10, resolved = $11
 WHERE id = $1 AND job = $2 AND status = 'running'`
 
 // FinishRun closes a running run: it sets its status (any but
@@ -155,7 +188,7 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status string, c Counts
 		return fmt.Errorf("state: finish run %d: status %q does not close a run", id, status)
 	}
 	res, err := s.db.ExecContext(ctx, s.q.finishRun, id, status,
-		c.Extracted, c.Sent, c.Added, c.Skipped, c.Invalid, c.Rejected, c.Warnings, errText)
+		c.Extracted, c.Sent, c.Added, c.Skipped, c.Invalid, c.Rejected, c.Warnings, c.Retried, c.Resolved, errText)
 	if err := s.updatedRun(ctx, id, res, err); err != nil {
 		return fmt.Errorf("state: finish run as %s: %w", status, err)
 	}
@@ -165,7 +198,8 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status string, c Counts
 const finishRun = `UPDATE {s}.runs SET
 	status = $2, finished_at = now(),
 	extracted = $3, sent = $4, added = $5, skipped = $6, invalid = $7, rejected = $8, warnings = $9,
-	error = NULLIF($10, '')
+	retried = $10, resolved = $11,
+	error = NULLIF($12, '')
 WHERE id = $1 AND status = 'running'`
 
 // updatedRun turns the result of an UPDATE of one running run into an
@@ -273,21 +307,33 @@ func (s *Store) Runs(ctx context.Context, job string, limit int) ([]Run, error) 
 }
 
 const runColumns = `id, job, kind, status, started_at, finished_at, window_from, coalesce(window_from_key, ''), window_to,
-	extracted, sent, added, skipped, invalid, rejected, warnings, disable_risk_scan, coalesce(error, '')`
+	extracted, sent, added, skipped, invalid, rejected, warnings, disable_risk_scan, coalesce(error, ''),
+	retried, resolved, backfill_from, backfill_until, coalesce(resume_of, 0), watermark_updated_at, watermark_key`
 
 // scanRun reads a row of runColumns.
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
-	var r Run
+	var (
+		r           Run
+		progressAt  *time.Time
+		progressKey sql.NullString
+	)
 	err := row.Scan(&r.ID, &r.Job, &r.Kind, &r.Status, &r.StartedAt, &r.FinishedAt, &r.WindowFrom, &r.WindowFromKey, &r.WindowTo,
-		&r.Extracted, &r.Sent, &r.Added, &r.Skipped, &r.Invalid, &r.Rejected, &r.Warnings, &r.DisableRiskScan, &r.Error)
+		&r.Extracted, &r.Sent, &r.Added, &r.Skipped, &r.Invalid, &r.Rejected, &r.Warnings, &r.DisableRiskScan, &r.Error,
+		&r.Retried, &r.Resolved, &r.BackfillFrom, &r.BackfillUntil, &r.ResumeOf, &progressAt, &progressKey)
 	if err != nil {
 		return Run{}, err
 	}
+	if progressAt != nil && progressKey.Valid {
+		r.Progress = &Watermark{UpdatedAt: *progressAt, Key: progressKey.String}
+	}
 	r.StartedAt = r.StartedAt.UTC()
-	for _, t := range []*time.Time{r.FinishedAt, r.WindowFrom, r.WindowTo} {
+	for _, t := range []*time.Time{r.FinishedAt, r.WindowFrom, r.WindowTo, r.BackfillFrom, r.BackfillUntil} {
 		if t != nil {
 			*t = t.UTC()
 		}
+	}
+	if r.Progress != nil {
+		r.Progress.UpdatedAt = r.Progress.UpdatedAt.UTC()
 	}
 	return r, nil
 }

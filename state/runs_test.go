@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ func TestRunLifecycle(t *testing.T) {
 	to := time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)
 	before := time.Now()
 	id, err := s.StartRun(ctx, state.Run{Job: "customers", Kind: state.KindBackfill,
-		WindowFrom: &from, WindowFromKey: "C-9", WindowTo: &to,
+		WindowFrom: &from, WindowFromKey: "C-9", WindowTo: &to, BackfillFrom: &from, BackfillUntil: &to,
 		Counts: state.Counts{Sent: 99}, Status: state.StatusSucceeded}) // ignored
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +38,12 @@ func TestRunLifecycle(t *testing.T) {
 	if r.WindowFrom == nil || !r.WindowFrom.Equal(from) || r.WindowFromKey != "C-9" || r.WindowTo == nil || !r.WindowTo.Equal(to) {
 		t.Errorf("started run window: %v %q %v", r.WindowFrom, r.WindowFromKey, r.WindowTo)
 	}
+	if r.BackfillFrom == nil || !r.BackfillFrom.Equal(from) || r.BackfillUntil == nil || !r.BackfillUntil.Equal(to) {
+		t.Errorf("started run backfill range: %v %v", r.BackfillFrom, r.BackfillUntil)
+	}
+	if r.ResumeOf != 0 || r.Progress != nil {
+		t.Errorf("started run: resume_of %d, progress %v; want none", r.ResumeOf, r.Progress)
+	}
 	if r.Counts != (state.Counts{}) || r.DisableRiskScan != nil || r.Error != "" {
 		t.Errorf("started run: counts %+v, disable_risk_scan %v, error %q", r.Counts, r.DisableRiskScan, r.Error)
 	}
@@ -44,7 +51,7 @@ func TestRunLifecycle(t *testing.T) {
 	if err := s.SetRunRiskScan(ctx, id, true); err != nil {
 		t.Fatal(err)
 	}
-	mid := state.Counts{Extracted: 10, Sent: 7, Added: 3, Skipped: 1, Invalid: 1, Rejected: 1, Warnings: 2}
+	mid := state.Counts{Extracted: 10, Sent: 7, Added: 3, Skipped: 1, Invalid: 1, Rejected: 1, Warnings: 2, Retried: 4, Resolved: 3}
 	wm := state.Watermark{UpdatedAt: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC), Key: "C-100"}
 	if err := s.Checkpoint(ctx, state.Checkpoint{RunID: id, Job: "customers", Stream: "customers", Watermark: &wm, Counts: mid}); err != nil {
 		t.Fatal(err)
@@ -65,7 +72,7 @@ func TestRunLifecycle(t *testing.T) {
 		t.Errorf("watermark after a counts-only checkpoint: %v %v %v, want %v", w, ok, err, wm)
 	}
 
-	final := state.Counts{Extracted: 20, Sent: 17, Added: 3, Skipped: 1, Invalid: 1, Rejected: 1, Warnings: 2}
+	final := state.Counts{Extracted: 20, Sent: 17, Added: 3, Skipped: 1, Invalid: 1, Rejected: 1, Warnings: 2, Retried: 5, Resolved: 4}
 	if err := s.FinishRun(ctx, id, state.StatusPartial, final, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -229,5 +236,23 @@ func TestAbandonRuns(t *testing.T) {
 	}
 	if n, err := s.AbandonRuns(ctx, "customers"); err != nil || n != 0 {
 		t.Errorf("second AbandonRuns: %d, %v; want 0", n, err)
+	}
+}
+
+// TestCountsAdd checks that Add adds every field, including fields added
+// to Counts later.
+func TestCountsAdd(t *testing.T) {
+	var d state.Counts
+	v := reflect.ValueOf(&d).Elem()
+	for i := range v.NumField() {
+		v.Field(i).SetInt(int64(i + 1))
+	}
+	c := d
+	c.Add(d)
+	got := reflect.ValueOf(c)
+	for i := range got.NumField() {
+		if got.Field(i).Int() != 2*int64(i+1) {
+			t.Errorf("after Add, %s = %d, want %d", got.Type().Field(i).Name, got.Field(i).Int(), 2*(i+1))
+		}
 	}
 }

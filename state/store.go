@@ -1,8 +1,11 @@
 // Package state keeps what algoreg-etl remembers between runs, in a schema of
 // a PostgreSQL database: how far each job has read the source (watermarks),
-// one row per run with its window, counts and outcome, and the records that
-// could not be sent or that the API refused (record errors). It also gives
-// each job a lock, so that two processes never run one job at once.
+// one row per run with its window, counts and outcome, the records that
+// could not be sent or that the API refused (record errors, open until a
+// later run settles them), and the last version of each record the API
+// accepted (sent records), so that unchanged rows are not sent again. It
+// also gives each job a lock, so that two processes never run one job at
+// once.
 //
 // The schema is created and upgraded by [Store.Migrate] from the migrations
 // embedded in the binary; [Store.CheckVersion] tells a process that it is
@@ -78,8 +81,12 @@ type queries struct {
 	watermark, upsertWatermark string
 
 	startRun, checkpointRun, finishRun, setRiskScan, runStatus, run, runs, runsOfJob, abandonRuns string
+	setRunProgress, lastInterruptedBackfill                                                       string
 
 	insertRecordErrors, recordErrorsOfRun string
+	openErrors, stuckErrors               string
+
+	sent, upsertSent, resolveAccepted, resolve string
 }
 
 // newQueries builds the Store's SQL once, replacing "{s}" with the quoted
@@ -112,7 +119,17 @@ func newQueries(schema string) queries {
 		runsOfJob:     s(`SELECT ` + runColumns + ` FROM {s}.runs WHERE job = $2 ORDER BY started_at DESC, id DESC LIMIT $1`),
 		abandonRuns:   s(abandonRuns),
 
+		setRunProgress:          s(setRunProgress),
+		lastInterruptedBackfill: s(lastInterruptedBackfill),
+
 		insertRecordErrors: s(insertRecordErrors),
 		recordErrorsOfRun:  s(`SELECT ` + recordErrorColumns + ` FROM {s}.record_errors WHERE run_id = $1 ORDER BY id`),
+		openErrors:         s(strings.NewReplacer("{having}", "count(DISTINCT run_id) < $3", "{limit}", "LIMIT $4").Replace(openErrorsOf)),
+		stuckErrors:        s(strings.NewReplacer("{having}", "count(DISTINCT run_id) >= $3", "{limit}", "").Replace(openErrorsOf)),
+
+		sent:            s(sentRecords),
+		upsertSent:      s(upsertSent),
+		resolveAccepted: s(resolveAccepted),
+		resolve:         s(resolve),
 	}
 }

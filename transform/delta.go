@@ -7,9 +7,10 @@ import (
 	"github.com/algoreg/algoreg-etl/load"
 )
 
-// Delta returns cur with "del" items added for the review groups, contacts
-// and name variations that prev had and cur lacks. prev nil → cur
-// unchanged.
+// Delta returns what to send for cur: cur with "del" items added for the
+// review groups, contacts and name variations that prev had and cur lacks,
+// and without the lists that, after that, have nothing to set or remove.
+// prev is nil when nothing was sent before.
 //
 // prev is what was last sent for cur's external_id, cur a customer as
 // [Customers.Map] returned it. Delta works on each of the three fields
@@ -35,13 +36,28 @@ import (
 // result may be modified freely except where it equals cur's fields.
 func Delta(prev, cur *load.Customer) load.Customer {
 	out := *cur
-	if prev == nil {
-		return out
+	if prev != nil {
+		out.ReviewGroups = deltaList(prev.ReviewGroups, cur.ReviewGroups)
+		out.Contacts = deltaList(prev.Contacts, cur.Contacts)
+		out.Variations = deltaVariations(prev.Variations, cur.Variations)
 	}
-	out.ReviewGroups = deltaList(prev.ReviewGroups, cur.ReviewGroups)
-	out.Contacts = deltaList(prev.Contacts, cur.Contacts)
-	out.Variations = deltaVariations(prev.Variations, cur.Variations)
+	// An empty list says "none": with nothing to remove, it is left out
+	// rather than sent as [] and read as "clear" or as "no change".
+	if isEmptyArray(out.ReviewGroups) {
+		out.ReviewGroups = nil
+	}
+	if isEmptyArray(out.Contacts) {
+		out.Contacts = nil
+	}
+	if out.Variations != nil && len(out.Variations) == 0 {
+		out.Variations = nil
+	}
 	return out
+}
+
+// isEmptyArray reports whether raw is the JSON array [].
+func isEmptyArray(raw json.RawMessage) bool {
+	return string(trimJSONSpace(raw)) == "[]"
 }
 
 // deltaList returns cur with "del" items for the names that prev sets and

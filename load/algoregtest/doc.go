@@ -87,9 +87,19 @@
 //
 // # Inspection and faults
 //
-// Customers, Relations and the counters let a test check what arrived.
-// SetBeforeSave runs a hook on each decoded call, which may block to make
-// calls finish out of order. FailNext queues faults: canned 5xx or 429
-// answers with Retry-After, dropped connections, and answers lost after the
-// call was stored.
+// Customers, Relations and the counters let a test check what arrived;
+// CallTimes and MaxInFlight show the traffic as the API saw it, for rate and
+// concurrency tests. SetBeforeSave runs a hook on each decoded call, which
+// may block to make calls finish out of order. FailNext queues faults:
+// canned 5xx or 429 answers with Retry-After, dropped connections, and
+// answers lost after the call was stored. SetFaults makes the Handler
+// misbehave under load: added latency, random 500s and 429s (seeded), a cap
+// on calls in flight (429 above it) and on records per call (413 above it).
+// Poison makes every call holding a given record fail whole with 400, as a
+// record the real API chokes on might.
+//
+// # Fast mode
+//
+// SetFast(true) skips the per-field checks and the store, for benchmarks of
+// the client: a call is decoded, its ids checked and its records counted.
 package algoregtest

@@ -1,13 +1,17 @@
 package algoregtest
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/algoreg/algoreg-etl/load"
 )
@@ -31,6 +35,18 @@ type Handler struct {
 	riskScan   []bool
 	beforeSave func(*load.SaveRequest)
 	faults     []Fault
+
+	// Set by SetFaults, Poison and SetFast.
+	cfg      Faults
+	rng      *rand.Rand // draws the random faults of cfg
+	poisoned map[string]string
+	fast     bool
+
+	// Traffic, for CallTimes and MaxInFlight.
+	inFlight    int // calls inside ServeHTTP
+	admitted    int // calls inside ServeHTTP past the cap of cfg.MaxConcurrent
+	maxInFlight int
+	times       callTimes
 }
 
 // NewHandler returns a Handler with an empty store that accepts calls
@@ -55,6 +71,11 @@ func (h *Handler) Reset() {
 	h.riskScan = nil
 	h.beforeSave = nil
 	h.faults = nil
+	h.setFaultsLocked(Faults{})
+	h.poisoned = nil
+	h.fast = false
+	h.maxInFlight = h.inFlight // calls in progress still leave
+	h.times = callTimes{}
 }
 
 // SetBeforeSave sets a hook called with each call that decoded, before it is
@@ -126,6 +147,9 @@ func (h *Handler) RiskScanFlags() []bool {
 
 // ServeHTTP answers one call as the package documentation describes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	arrived := h.enter()
+	defer h.leave(arrived) // also when an Abort fault panics
+
 	switch {
 	case r.URL.Path != load.SavePath:
 		h.fail(w, r, http.StatusNotFound, "NOT_FOUND", "not_found", "no such endpoint: "+r.URL.Path)
@@ -143,7 +167,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	cfg, ok := h.admit()
+	if !ok {
+		discard(r)
+		h.serveFault(w, Fault{StatusCode: http.StatusTooManyRequests, RetryAfter: retryAfterHeader(cfg.RetryAfter)})
+		return
+	}
+	defer h.unadmit()
+	if cfg.Latency > 0 {
+		t := time.NewTimer(cfg.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done(): // the client left; answering is moot
+			t.Stop()
+		}
+	}
+
 	fault, faulted := h.takeFault()
+	if !faulted {
+		fault, faulted = h.randomFault()
+	}
 	if faulted && !fault.AfterSave {
 		discard(r)
 		h.serveFault(w, fault)
@@ -158,35 +201,78 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.write(w, status, answer)
 }
 
+// bodies holds request buffers for reuse: what is decoded from a body is
+// copied out of it, so a buffer is free again once the call is decoded.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // save reads, checks and applies one call, and returns the status and body
 // of its answer.
 func (h *Handler) save(r *http.Request) (int, any) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxBody/4 { // do not pin a huge buffer
+			buf.Reset()
+			bodies.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if n := r.ContentLength; n > 0 && n <= maxBody {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
 		return http.StatusBadRequest, errorBody("BAD_REQUEST", "unreadable_body", "reading the body: "+err.Error())
 	}
+	body := buf.Bytes()
 	if len(body) > maxBody {
 		discard(r)
 		return http.StatusRequestEntityTooLarge, errorBody("REQUEST_TOO_LARGE", "body_too_large", "the body is larger than 32 MiB")
 	}
-	call, err := decode(body)
+
+	h.mu.Lock()
+	fast, maxRecords, poisoned := h.fast, h.cfg.MaxRecords, len(h.poisoned) > 0
+	h.mu.Unlock()
+
+	var (
+		c   *call
+		err error
+	)
+	if fast {
+		c, err = decodeFast(body)
+	} else {
+		c, err = decode(body)
+	}
 	if err != nil {
 		return http.StatusBadRequest, errorBody("INVALID_INPUT", "invalid_body", err.Error())
+	}
+	if n := len(c.req.Customers) + len(c.req.Relations); maxRecords > 0 && n > maxRecords {
+		return http.StatusRequestEntityTooLarge, errorBody("REQUEST_TOO_LARGE", "too_many_records",
+			fmt.Sprintf("the call holds %d customers and relations; at most %d are accepted", n, maxRecords))
+	}
+	if poisoned {
+		if where, id, msg, ok := h.poisonIn(c.req); ok {
+			return http.StatusBadRequest, errorBody("INVALID_INPUT", CodePoisoned,
+				fmt.Sprintf("%s %s is refused: %s", where, quote(id), msg))
+		}
 	}
 
 	h.mu.Lock()
 	hook := h.beforeSave
 	h.mu.Unlock()
 	if hook != nil {
-		hook(call.req)
+		hook(c.req)
 	}
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	answer := h.apply(call)
-	h.received += len(call.req.Customers)
-	h.riskScan = append(h.riskScan, call.req.DisableRiskScan)
-	return http.StatusOK, answer
+	var ans answer
+	if fast {
+		ans = answer{Added: []added{}, Detail: []load.Detail{}, Status: StatusOK, VerifyInput: c.req.VerifyInput}
+	} else {
+		ans = h.apply(c)
+	}
+	h.received += len(c.req.Customers)
+	h.riskScan = append(h.riskScan, c.req.DisableRiskScan)
+	return http.StatusOK, ans
 }
 
 // authorized reports whether r bears the Handler's token.

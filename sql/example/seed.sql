@@ -17,6 +17,13 @@
 -- Every other row is valid, awkward as it may be: names in many scripts, a
 -- decomposed (NFD) 'é', blanks around and inside names, lower-case and
 -- padded country codes, XK (Kosovo), an empty middle name, NULLs.
+--
+-- Beyond the clients' own columns, several clients have aliases, a
+-- requested KYC level, review groups (two of whose names hold ';' and ','),
+-- contacts and name variations; Lötschberg Bau AG (C-0035) is a subsidiary
+-- of ACME Holdings (C-0027). client_links gives Helvetia Logistik AG
+-- (C-0008) a director, a shareholder with 30.00% and an ultimate beneficial
+-- owner, plus a director whose link ended; and ACME owns all of Lötschberg.
 
 INSERT INTO clients (client_ref, kind, given_name, middle_names, family_name,
                      legal_name, trading_as, birth_date, residence_country,
@@ -191,8 +198,10 @@ INSERT INTO clients (client_ref, kind, given_name, middle_names, family_name,
     NULL, NULL, NULL, 1, '{"segment":"retail","branch":"ZH-01"}',
     NULL, '2024-12-01 09:00:00+00', '2025-06-15 06:00:00+00');
 
--- The trigger on client_nationalities sets the client's updated_at to now():
--- keep the values written above, to restore them afterwards.
+-- The triggers on the clients' child tables (nationalities, review groups,
+-- contacts, name variations), and on clients itself for an UPDATE, set
+-- updated_at to now(): keep the values written above, to restore them
+-- once every row is in.
 CREATE TEMPORARY TABLE seed_updated_at AS SELECT id, updated_at FROM clients;
 
 INSERT INTO client_nationalities (client_id, country)
@@ -237,6 +246,86 @@ SELECT c.id, n.country
     ('C-0050', 'CH')
   ) AS n (client_ref, country)
   JOIN clients c USING (client_ref);
+
+-- The clients' other columns, set by UPDATE (the clients trigger moves
+-- updated_at to now(): restored below).
+UPDATE clients c
+   SET aliases = v.aliases, kyc_requested = v.kyc_requested
+  FROM (VALUES
+    ('C-0001', '{OLD-884213}'::text[], NULL::integer),
+    ('C-0004', '{CY-1999-0042,"OLD-102 334"}', 4),
+    ('C-0012', NULL, 3),
+    ('C-0017', NULL, 4),
+    ('C-0027', '{ACME-UK-01,ACME-HOLD}', NULL)
+  ) AS v (client_ref, aliases, kyc_requested)
+ WHERE c.client_ref = v.client_ref;
+
+-- A subsidiary: Lötschberg Bau AG belongs to ACME Holdings.
+UPDATE clients c
+   SET parent_client_id = p.id
+  FROM clients p
+ WHERE c.client_ref = 'C-0035' AND p.client_ref = 'C-0027';
+
+-- Review groups: two names hold the separators of the API's string form.
+INSERT INTO client_review_groups (client_id, group_name)
+SELECT c.id, g.group_name
+  FROM (VALUES
+    ('C-0004', 'PEP, foreign'),
+    ('C-0004', 'Risk; High'),
+    ('C-0008', 'Corporate'),
+    ('C-0008', 'Risk; High'),
+    ('C-0017', 'PEP, foreign'),
+    ('C-0027', 'Corporate')
+  ) AS g (client_ref, group_name)
+  JOIN clients c USING (client_ref);
+
+-- Contacts: the relationship managers, one written "family, given".
+INSERT INTO client_contacts (client_id, contact)
+SELECT c.id, k.contact
+  FROM (VALUES
+    ('C-0004', 'Laura Bianchi'),
+    ('C-0008', 'Frei, Marco'),
+    ('C-0008', 'Laura Bianchi'),
+    ('C-0017', 'Urs Vogel'),
+    ('C-0027', 'Frei, Marco')
+  ) AS k (client_ref, contact)
+  JOIN clients c USING (client_ref);
+
+-- Name variations: transliterations, a name without diacritics, a maiden
+-- name, a company's English and former names. Inserted in this order, so
+-- that the ids, and the order customers.sql sends them in, are known.
+INSERT INTO client_name_variations (client_id, given_name, family_name, legal_name, trading_as)
+SELECT c.id, v.given_name, v.family_name, v.legal_name, v.trading_as
+  FROM (VALUES
+    (1, 'C-0004', 'Dmitry', 'Ivanov', NULL, NULL),
+    (2, 'C-0004', 'Dmitrii', 'Ivanov', NULL, NULL),
+    (3, 'C-0002', 'Zoe', 'Angstrom', NULL, NULL),
+    (4, 'C-0033', NULL, 'Martin', NULL, NULL),
+    (5, 'C-0008', NULL, NULL, 'Helvetia Logistics Ltd', 'HeLo Logistics'),
+    (6, 'C-0031', NULL, NULL, 'OOO Severny Veter', NULL)
+  ) AS v (n, client_ref, given_name, family_name, legal_name, trading_as)
+  JOIN clients c USING (client_ref)
+ ORDER BY v.n;
+
+-- Who stands behind the companies. Explicit ids, so that the relations'
+-- external ids (L-1, ...) are known, and explicit updated_at: three links
+-- share the bulk instant of the clients. A link's updated_at is only moved
+-- by an UPDATE of the link, which the seed does not do.
+INSERT INTO client_links (id, company_id, party_id, link_kind, share_pct, started_on, ended_on, updated_at)
+SELECT l.id, co.id, pa.id, l.link_kind, l.share_pct, l.started_on, l.ended_on, l.updated_at
+  FROM (VALUES
+    (1, 'C-0008', 'C-0003', 'director',    NULL::numeric, '2015-01-05'::date, NULL::date,   '2025-03-01 09:00:00+00'::timestamptz),
+    (2, 'C-0008', 'C-0017', 'shareholder', 30.00,         '2018-06-01',       NULL,         '2025-03-01 09:00:00+00'),
+    (3, 'C-0008', 'C-0004', 'ubo',         NULL,          '2015-01-05',       NULL,         '2025-03-01 09:00:00+00'),
+    -- Ended: the director died; sent disabled.
+    (4, 'C-0008', 'C-0025', 'director',    NULL,          '2001-01-01',       '2023-12-01', '2023-12-01 10:00:00+00'),
+    -- A company owning a company: ACME holds all of its subsidiary.
+    (5, 'C-0035', 'C-0027', 'shareholder', 100.00,        '2014-04-14',       NULL,         '2024-04-14 14:00:00+00')
+  ) AS l (id, company_ref, party_ref, link_kind, share_pct, started_on, ended_on, updated_at)
+  JOIN clients co ON co.client_ref = l.company_ref
+  JOIN clients pa ON pa.client_ref = l.party_ref;
+
+SELECT setval(pg_get_serial_sequence('client_links', 'id'), (SELECT max(id) FROM client_links));
 
 -- Restore updated_at. Only rows the trigger changed: an UPDATE that leaves
 -- updated_at as it is makes the clients trigger set it to now().

@@ -1,0 +1,269 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Limits of the job settings.
+const (
+	maxChunkSize      = 10000
+	maxConcurrency    = 64
+	maxMaxConcurrency = 256
+	maxPageSize       = 1000000
+	maxMaxAttempts    = 100
+)
+
+// checkJob checks the i-th job and fills in its defaults.
+func checkJob(p *problems, e *jobEntry, i int, dir string) Job {
+	label, line := fmt.Sprintf("#%d", i+1), e.at.line
+	j := DefaultJob("")
+	if fieldOK(p, &e.Name, label, "name") && e.Name.val != "" {
+		if jobName.MatchString(e.Name.val) {
+			j.Name, label = e.Name.val, e.Name.val
+		} else {
+			p.add(e.Name.line, label, "name", "%q: use lower-case letters, digits, '_' and '-'", e.Name.val)
+		}
+	} else if e.Name.bad == "" {
+		p.add(line, label, "name", "is required")
+	}
+	// Shape problems come after the name, so that they can carry it.
+	sectionProblems(p, &e.at, label, "")
+
+	// Queries and their value mappings.
+	j.CustomersQuery, j.CustomersSQL = readQuery(p, &e.CustomersQuery, label, "customers_query", dir)
+	if cq := &e.CustomersQuery; !(cq.ok() && cq.val != "") && cq.bad == "" {
+		p.add(line, label, "customers_query", "is required: the path of the SQL file that selects the customers")
+	}
+	j.AccountTypes = checkAccountTypes(p, &e.AccountTypes, label)
+	j.RelationsQuery, j.RelationsSQL = readQuery(p, &e.RelationsQuery, label, "relations_query", dir)
+	j.RelationTypes = checkRelationTypes(p, &e.RelationTypes, label)
+	rq, rt := &e.RelationsQuery, &e.RelationTypes
+	switch relations := rq.ok() && rq.val != ""; {
+	case relations && !rt.set:
+		p.add(rq.line, label, "relation_types", "is required with relations_query: map each relation_type the query selects to the tenant's integer, e.g. {director: 1}")
+	case relations && rt.ok() && len(rt.val) == 0:
+		p.add(rt.line, label, "relation_types", "is empty: map each relation_type the query selects to the tenant's integer, e.g. {director: 1}")
+	case !relations && rq.bad == "" && rt.set:
+		p.add(rt.line, label, "relation_types", "is set but relations_query is not: give the query, or remove relation_types")
+		j.RelationTypes = nil
+	}
+
+	// Sending.
+	j.ChunkSize = checkInt(p, &e.ChunkSize, label, "chunk_size", j.ChunkSize, 1, maxChunkSize)
+	j.MaxConcurrency = checkInt(p, &e.MaxConcurrency, label, "max_concurrency", j.MaxConcurrency, 1, maxMaxConcurrency)
+	if c := &e.Concurrency; fieldOK(p, c, label, "concurrency") {
+		switch {
+		case c.val.auto:
+			j.Concurrency, j.AdaptiveConcurrency = j.MaxConcurrency, true
+		case c.val.n < 1 || c.val.n > maxConcurrency:
+			p.add(c.line, label, "concurrency", "must be between 1 and %d, got %d (or \"auto\", to adapt up to max_concurrency)", maxConcurrency, c.val.n)
+		default:
+			j.Concurrency = c.val.n
+		}
+	}
+	if r := &e.RateLimit; fieldOK(p, r, label, "rate_limit") {
+		switch {
+		case math.IsNaN(r.val) || math.IsInf(r.val, 0):
+			p.add(r.line, label, "rate_limit", "must be a finite number of calls per second, got %g", r.val)
+		case r.val < 0:
+			p.add(r.line, label, "rate_limit", "must be 0 (no limit) or more, got %g", r.val)
+		default:
+			j.RateLimit = r.val
+		}
+	}
+	j.MaxAttempts = checkInt(p, &e.MaxAttempts, label, "max_attempts", j.MaxAttempts, 1, maxMaxAttempts)
+	j.MaxRetryTime = checkDuration(p, &e.MaxRetryTime, label, "max_retry_time", j.MaxRetryTime, true)
+	j.RetryErrorsLimit = checkInt(p, &e.RetryErrorsLimit, label, "retry_errors_limit", j.RetryErrorsLimit, 0, math.MaxInt)
+	j.StuckAfter = checkInt(p, &e.StuckAfter, label, "stuck_after", j.StuckAfter, 1, math.MaxInt)
+	j.DrainTimeout = checkDuration(p, &e.DrainTimeout, label, "drain_timeout", j.DrainTimeout, false)
+	if s := &e.RiskScan; fieldOK(p, s, label, "risk_scan") {
+		switch s.val {
+		case RiskScanAuto, RiskScanOn, RiskScanOff:
+			j.RiskScan = s.val
+		default:
+			p.add(s.line, label, "risk_scan", "want %q, %q or %q, got %q", RiskScanAuto, RiskScanOn, RiskScanOff, s.val)
+		}
+	}
+	j.RiskScanThreshold = checkInt(p, &e.RiskScanThreshold, label, "risk_scan_threshold", j.RiskScanThreshold, 0, math.MaxInt)
+
+	// Reading.
+	j.PageSize = checkInt(p, &e.PageSize, label, "page_size", j.PageSize, 1, maxPageSize)
+	j.SafetyLag = checkDuration(p, &e.SafetyLag, label, "safety_lag", j.SafetyLag, false)
+	j.Lookback = checkDuration(p, &e.Lookback, label, "lookback", j.Lookback, false)
+	j.CursorTimezone = checkLocation(p, &e.CursorTimezone, label, "cursor_timezone")
+
+	// Schedule.
+	j.Timezone = checkLocation(p, &e.Timezone, label, "timezone")
+	if s := &e.Schedule; fieldOK(p, s, label, "schedule") && strings.TrimSpace(s.val) != "" {
+		j.Schedule = strings.TrimSpace(s.val)
+		if err := checkSchedule(j.Schedule, j.Timezone); err != nil {
+			p.add(s.line, label, "schedule", "%v", err)
+		}
+	}
+	return j
+}
+
+// readQuery reads the SQL file named by f, resolved against dir, and
+// returns its path and text; "", "" when f is not given or not readable.
+func readQuery(p *problems, f *field[string], job, key, dir string) (path, text string) {
+	if !fieldOK(p, f, job, key) || f.val == "" {
+		return "", ""
+	}
+	path = f.val
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		p.add(f.line, job, key, "file %s does not exist", path)
+	case err != nil:
+		p.add(f.line, job, key, "%v", err)
+	case strings.TrimSpace(string(b)) == "":
+		p.add(f.line, job, key, "file %s is empty", path)
+	default:
+		return path, string(b)
+	}
+	return "", ""
+}
+
+// checkRelationTypes checks relation_types: each relation_type of the
+// relations query, mapped to one of the tenant's RelationsTypes. The
+// contract does not list them: they are integers from 1, set up with
+// Algoreg.
+func checkRelationTypes(p *problems, f *field[mapping[int64]], job string) map[string]int64 {
+	const key = "relation_types"
+	if !fieldOK(p, f, job, key) {
+		return nil
+	}
+	m := make(map[string]int64, len(f.val))
+	for _, e := range f.val {
+		switch {
+		case e.bad != "":
+			p.add(e.line, job, entryKey(key, e.key), "%s", e.bad)
+		case strings.TrimSpace(e.key) == "":
+			p.add(e.line, job, key, "a blank relation_type: name a value the relations query selects")
+		case e.val < 1:
+			p.add(e.line, job, entryKey(key, e.key), "must be 1 or more (one of the tenant's RelationsTypes), got %d", e.val)
+		default:
+			m[e.key] = e.val
+		}
+	}
+	return m
+}
+
+// checkAccountTypes checks account_types: each account_type of the
+// customers query, mapped to "F" (firm) or "N" (individual). The pipeline
+// matches source values without regard to case or surrounding blanks, so
+// two keys that differ only so must not map to different values.
+func checkAccountTypes(p *problems, f *field[mapping[string]], job string) map[string]string {
+	const key = "account_types"
+	if !fieldOK(p, f, job, key) {
+		return nil
+	}
+	if len(f.val) == 0 {
+		p.add(f.line, job, key, "is empty: map the customers query's account_type values to F or N, or remove the key to accept only F and N")
+		return nil
+	}
+	m := make(map[string]string, len(f.val))
+	first := map[string]mapEntry[string]{} // by folded key
+	for _, e := range f.val {
+		folded := strings.ToLower(strings.TrimSpace(e.key))
+		o, clash := first[folded]
+		switch {
+		case e.bad != "":
+			p.add(e.line, job, entryKey(key, e.key), "%s", e.bad)
+		case folded == "":
+			p.add(e.line, job, key, "a blank account_type: name a value the customers query selects")
+		case e.val != "F" && e.val != "N":
+			p.add(e.line, job, entryKey(key, e.key), "want \"F\" (firm) or \"N\" (individual), got %q", e.val)
+		case clash && o.val != e.val:
+			p.add(e.line, job, entryKey(key, e.key), "maps to %s, but %q (line %d) maps to %s: values are matched without regard to case", e.val, o.key, o.line, o.val)
+		default:
+			first[folded] = e
+			m[e.key] = e.val
+		}
+	}
+	return m
+}
+
+// entryKey names the entry k of mapping key for messages.
+func entryKey(key, k string) string {
+	if k == "" {
+		return key
+	}
+	return key + "." + k
+}
+
+// checkInt returns f's value, or def when not given, checking it is in
+// [lo, hi]; hi is math.MaxInt for no upper limit.
+func checkInt(p *problems, f *field[int], job, key string, def, lo, hi int) int {
+	if !fieldOK(p, f, job, key) {
+		return def
+	}
+	switch {
+	case hi == math.MaxInt && f.val < lo:
+		p.add(f.line, job, key, "must be %d or more, got %d", lo, f.val)
+	case f.val < lo || f.val > hi:
+		p.add(f.line, job, key, "must be between %d and %d, got %d", lo, hi, f.val)
+	}
+	return f.val
+}
+
+// checkDuration returns f's value, or def when not given, checking it is
+// not negative, or more than 0 when positive is set.
+func checkDuration(p *problems, f *field[duration], job, key string, def time.Duration, positive bool) time.Duration {
+	if !fieldOK(p, f, job, key) {
+		return def
+	}
+	d := time.Duration(f.val)
+	switch {
+	case positive && d <= 0:
+		p.add(f.line, job, key, "must be more than 0, got %s", d)
+	case d < 0:
+		p.add(f.line, job, key, "must not be negative, got %s", d)
+	}
+	return d
+}
+
+// checkLocation loads the time zone named by f, UTC when not given.
+func checkLocation(p *problems, f *field[string], job, key string) *time.Location {
+	if !fieldOK(p, f, job, key) || f.val == "" {
+		return time.UTC
+	}
+	if f.val == "Local" {
+		p.add(f.line, job, key, "name a zone such as \"Europe/Zurich\" or \"UTC\": \"Local\" depends on the machine")
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(f.val)
+	if err != nil {
+		p.add(f.line, job, key, "unknown time zone %q: use an IANA name such as \"Europe/Zurich\" or \"UTC\"", f.val)
+		return time.UTC
+	}
+	return loc
+}
+
+// checkSchedule checks a cron expression as gocron v2's CronJob(s, false)
+// reads it: five fields, or a descriptor such as "@daily", in zone loc.
+func checkSchedule(s string, loc *time.Location) error {
+	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
+		return errors.New("give the time zone with the timezone key, not in the expression")
+	}
+	sched, err := cron.ParseStandard("CRON_TZ=" + loc.String() + " " + s)
+	if err != nil {
+		return fmt.Errorf("invalid cron expression %q: %v (want 5 fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\")", s, err)
+	}
+	if sched.Next(time.Now()).IsZero() {
+		return fmt.Errorf("cron expression %q never fires", s)
+	}
+	return nil
+}

@@ -1,0 +1,372 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/algoreg/algoreg-etl/extract"
+	"github.com/algoreg/algoreg-etl/load"
+	"github.com/algoreg/algoreg-etl/state"
+	"github.com/algoreg/algoreg-etl/transform"
+)
+
+// A chunk is a run of consecutive rows of a stream: the records to send in
+// one call and the rows that could not be mapped.
+type chunk struct {
+	n       int  // the chunk's number in the stream
+	retry   bool // the rows are retries of open record errors
+	rows    int  // rows read
+	end     extract.Position
+	records []record
+	errs    []state.RecordError
+}
+
+func (c *chunk) add(m mapper, row extract.Row) {
+	c.rows++
+	c.end = row.Pos
+	rec, err := m(row)
+	if err != nil {
+		c.errs = append(c.errs, invalid(row, err))
+		return
+	}
+	c.records = append(c.records, rec)
+}
+
+// full reports whether the chunk holds chunkSize rows. Rows that could not
+// be mapped count too, so that memory stays bounded whatever the data.
+func (c *chunk) full(chunkSize int) bool { return c.rows >= chunkSize }
+
+// A chunker cuts a stream of rows into chunks and processes them with at
+// most the job's concurrency at once.
+type chunker struct {
+	r       *run
+	s       *stream
+	m       mapper
+	g       *errgroup.Group
+	ctx     context.Context // the group's: cancelled when a chunk fails
+	c       *chunk
+	settled func(ctx context.Context, c *chunk) error // called once a chunk is processed
+}
+
+func (r *run) newChunker(drain context.Context, s *stream, m mapper, retry bool, settled func(context.Context, *chunk) error) *chunker {
+	g, gctx := errgroup.WithContext(drain)
+	g.SetLimit(r.concurrency())
+	return &chunker{r: r, s: s, m: m, g: g, ctx: gctx, c: &chunk{retry: retry}, settled: settled}
+}
+
+// concurrency returns how many chunks may be in flight. With adaptive
+// concurrency the sender finds the number of calls; this is its ceiling.
+func (r *run) concurrency() int {
+	if r.job.AdaptiveConcurrency {
+		return r.job.MaxConcurrency
+	}
+	return r.job.Concurrency
+}
+
+// add adds a row, and starts processing the chunk when it is full.
+func (k *chunker) add(row extract.Row) error {
+	k.c.add(k.m, row)
+	if k.c.full(k.r.job.ChunkSize) {
+		k.submit()
+	}
+	return nil
+}
+
+func (k *chunker) submit() {
+	c := k.c
+	k.c = &chunk{n: c.n + 1, retry: c.retry}
+	k.g.Go(func() error {
+		if err := k.r.process(k.ctx, k.s, c); err != nil {
+			return err
+		}
+		if k.settled == nil {
+			return nil
+		}
+		return k.settled(k.ctx, c)
+	})
+}
+
+// finish processes the last chunk and waits for every chunk. A chunk's
+// failure takes precedence over readErr, which is then its consequence.
+func (k *chunker) finish(readErr error) error {
+	if readErr == nil && k.c.rows > 0 {
+		k.submit()
+	}
+	if err := k.g.Wait(); err != nil {
+		return err
+	}
+	return readErr
+}
+
+// readWindow reads a stream's window and sends it, moving the stream's
+// watermark (or, for a backfill, the run's progress) as chunks settle.
+//
+// stored is the stream's watermark before the run: with a lookback the
+// window starts below it, and the watermark is not written back at or below
+// its instant.
+func (r *run) readWindow(ctx, drain context.Context, s *stream, w extract.Window, stored extract.Position) error {
+	m, err := r.compile(ctx, s)
+	if err != nil {
+		return err
+	}
+	st := newSettler()
+	k := r.newChunker(drain, s, m, false, func(ctx context.Context, c *chunk) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		to, moved := st.settle(c.n, c.end)
+		if !moved {
+			return nil
+		}
+		return r.checkpoint(ctx, s, to, stored)
+	})
+	// Reading stops on a signal (ctx) and when a chunk fails (k.ctx).
+	readCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(k.ctx, cancel)()
+	err = extract.Read(readCtx, r.env.Source, s.query, w, extract.Options{PageSize: r.job.PageSize}, k.add)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return k.finish(err)
+}
+
+// checkpoint records the run's counts and how far the stream is settled.
+// The caller holds r.mu.
+func (r *run) checkpoint(ctx context.Context, s *stream, to, stored extract.Position) error {
+	ctx = context.WithoutCancel(ctx)
+	wm := &state.Watermark{UpdatedAt: to.UpdatedAt, Key: to.Key}
+	switch {
+	case r.opts.Kind == state.KindBackfill && s.name == StreamCustomers:
+		r.mark = to
+		return r.env.State.SetRunProgress(ctx, r.id, *wm, r.counts)
+	case !r.movesWatermark(), r.job.Lookback > 0 && !stored.IsZero() && !to.UpdatedAt.After(stored.UpdatedAt):
+		wm = nil
+	case s.name == StreamCustomers:
+		r.mark = to
+	}
+	return r.env.State.Checkpoint(ctx, state.Checkpoint{RunID: r.id, Job: r.job.Name, Stream: s.name, Watermark: wm, Counts: r.counts})
+}
+
+// process sends a chunk's records, except those unchanged since they were
+// last accepted or waiting for a customer, and records every outcome.
+func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
+	var d state.Counts
+	if c.retry {
+		d.Retried = int64(c.rows)
+	} else {
+		d.Extracted = int64(c.rows)
+	}
+	d.Invalid = int64(len(c.errs))
+	errs := c.errs
+
+	prev, have, err := r.lookup(ctx, s, c.records)
+	if err != nil {
+		return err
+	}
+	var send []record
+	var unchanged []string
+	for _, rec := range c.records {
+		p, seen := prev[rec.externalID]
+		if seen && !r.opts.Full && bytes.Equal(p.Hash, rec.hash[:]) {
+			d.Skipped++
+			unchanged = append(unchanged, rec.key)
+			continue
+		}
+		if missing := missingNeeds(rec, have); missing != nil {
+			d.Invalid++
+			errs = append(errs, dependencyError(s, rec, missing))
+			continue
+		}
+		if rec.customer != nil {
+			// Removals are sent as deltas against what was last accepted.
+			var last *load.Customer
+			if seen && len(p.Delta) > 0 {
+				last = new(load.Customer)
+				if err := json.Unmarshal(p.Delta, last); err != nil {
+					return fmt.Errorf("%s %s: what was last sent: %w", s.name, rec.externalID, err)
+				}
+			}
+			*rec.customer = transform.Delta(last, rec.customer)
+		}
+		send = append(send, rec)
+	}
+
+	var accepted []state.SentRecord
+	switch {
+	case len(send) == 0:
+	case r.opts.Kind == state.KindOffline:
+		d.Sent += int64(len(send))
+	default:
+		req := &load.SaveRequest{DisableRiskScan: r.disableRiskScan, VerifyInput: r.opts.Kind == state.KindVerify}
+		for _, rec := range send {
+			if rec.customer != nil {
+				req.Customers = append(req.Customers, *rec.customer)
+			} else {
+				req.Relations = append(req.Relations, *rec.relation)
+			}
+		}
+		out, err := r.sender.Send(ctx, req)
+		if err != nil {
+			return fmt.Errorf("%s chunk %d (%d records, source keys %s..%s): %w", s.name, c.n, len(send), send[0].key, send[len(send)-1].key, err)
+		}
+		var apiErrs []state.RecordError
+		apiErrs, accepted = r.outcome(send, out, &d)
+		errs = append(errs, apiErrs...)
+	}
+
+	// The calls have been made: their outcome is recorded even when the
+	// run is being cancelled.
+	bctx := context.WithoutCancel(ctx)
+	for i := range errs {
+		errs[i].RunID, errs[i].Job, errs[i].Stream = r.id, r.job.Name, s.name
+	}
+	if len(errs) > 0 {
+		if err := r.env.State.RecordErrors(bctx, errs); err != nil {
+			return err
+		}
+	}
+	if r.persists() {
+		n, err := r.env.State.Accept(bctx, r.id, r.job.Name, s.name, accepted)
+		if err != nil {
+			return err
+		}
+		d.Resolved += n
+		if len(unchanged) > 0 {
+			n, err := r.env.State.Resolve(bctx, r.id, r.job.Name, s.name, unchanged)
+			if err != nil {
+				return err
+			}
+			d.Resolved += n
+		}
+	}
+	r.mu.Lock()
+	r.counts.Add(d)
+	r.mu.Unlock()
+	return nil
+}
+
+// lookup returns what was last accepted for the chunk's records, and for
+// the customers they need.
+func (r *run) lookup(ctx context.Context, s *stream, recs []record) (prev, have map[string]state.SentRecord, err error) {
+	if len(recs) == 0 {
+		return nil, nil, nil
+	}
+	ids := make([]string, len(recs))
+	var needs []string
+	for i, rec := range recs {
+		ids[i] = rec.externalID
+		needs = append(needs, rec.needs...)
+	}
+	if prev, err = r.env.State.Sent(ctx, r.job.Name, s.name, ids); err != nil {
+		return nil, nil, err
+	}
+	// In a verify or offline run nothing is accepted, so dependencies are
+	// left to the API's own verification.
+	if len(needs) > 0 && r.persists() {
+		if have, err = r.env.State.Sent(ctx, r.job.Name, StreamCustomers, needs); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		have = nil
+	}
+	return prev, have, nil
+}
+
+// missingNeeds returns the customers rec needs that were not accepted yet;
+// nil when have is nil (dependencies unchecked).
+func missingNeeds(rec record, have map[string]state.SentRecord) []string {
+	if have == nil {
+		return nil
+	}
+	var missing []string
+	for _, id := range rec.needs {
+		if _, ok := have[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	return missing
+}
+
+func dependencyError(s *stream, rec record, missing []string) state.RecordError {
+	code, what := CodeCustomerNotSent, "relation"
+	if s.name == StreamCustomers {
+		code, what = CodeParentNotSent, "customer's parent"
+	}
+	return state.RecordError{
+		Stage: state.StageDependency, SourceKey: rec.key, ExternalID: rec.externalID, Code: code,
+		Message: fmt.Sprintf("%s %s has not been accepted by the API yet; retried when it is", what, strings.Join(missing, ", ")),
+		Payload: rec.payload(),
+	}
+}
+
+func (rec record) payload() json.RawMessage {
+	var v any = rec.customer
+	if rec.customer == nil {
+		v = rec.relation
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// outcome reads the API's answer for a chunk: the records it refused or
+// warned about become record errors, the rest are accepted.
+func (r *run) outcome(send []record, out *load.Outcome, d *state.Counts) ([]state.RecordError, []state.SentRecord) {
+	index := make(map[string]int, len(send))
+	for i, rec := range send {
+		index[rec.externalID] = i
+	}
+	rejected := make([]bool, len(send))
+	var errs []state.RecordError
+	errorOf := func(i int) state.RecordError {
+		return state.RecordError{Stage: state.StageAPI, SourceKey: send[i].key, ExternalID: send[i].externalID, Payload: send[i].payload()}
+	}
+	for _, det := range out.Detail {
+		i, ok := index[det.ExternalID]
+		if !ok {
+			r.logger.Warn("the API answered about a record not in the call", "external_id", det.ExternalID)
+			continue
+		}
+		for _, p := range det.Errors {
+			e := errorOf(i)
+			e.Severity, e.Code, e.Message = state.SeverityError, p.Error, p.Detail
+			errs = append(errs, e)
+			rejected[i] = true
+		}
+		for _, p := range det.Warnings {
+			e := errorOf(i)
+			e.Severity, e.Code, e.Message = state.SeverityWarning, p.Error, p.Detail
+			errs = append(errs, e)
+			d.Warnings++
+		}
+	}
+	// Records are sent as customers or as relations, never both in one call.
+	for _, ref := range out.Refused {
+		i := ref.Customer
+		if i < 0 {
+			i = ref.Relation
+		}
+		e := errorOf(i)
+		e.Severity, e.Code, e.Message = state.SeverityError, CodeRefused, ref.Err.Error()
+		if items := ref.Err.Preferred(); len(items) > 0 && items[0].Code != "" {
+			e.Code = items[0].Code
+		}
+		errs = append(errs, e)
+		rejected[i] = true
+	}
+	accepted := make([]state.SentRecord, 0, len(send))
+	for i, rec := range send {
+		if rejected[i] {
+			d.Rejected++
+			continue
+		}
+		d.Sent++
+		accepted = append(accepted, state.SentRecord{ExternalID: rec.externalID, SourceKey: rec.key, Hash: rec.hash[:], Delta: rec.delta})
+	}
+	d.Added += int64(len(out.Added))
+	return errs, accepted
+}

@@ -1,0 +1,206 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/algoreg/algoreg-etl/configs"
+	"github.com/algoreg/algoreg-etl/extract"
+	"github.com/algoreg/algoreg-etl/load"
+	"github.com/algoreg/algoreg-etl/state"
+	"github.com/algoreg/algoreg-etl/transform"
+)
+
+// Names of a job's streams in the state tables. Each stream has its own
+// watermark; customers are sent before relations.
+const (
+	StreamCustomers = "customers"
+	StreamRelations = "relations"
+)
+
+// Codes of record errors the pipeline itself gives, besides transform's and
+// the API's.
+const (
+	// CodeParentNotSent: the customer's parent_external_id names a customer
+	// not yet accepted by the API. Retried when the parent arrives.
+	CodeParentNotSent = "parent_not_sent"
+	// CodeCustomerNotSent: a relation names a customer not yet accepted by
+	// the API. Retried when the customer arrives.
+	CodeCustomerNotSent = "customer_not_sent"
+	// CodeRowNotFound: a row retried for an open record error is no longer
+	// returned by the job's query.
+	CodeRowNotFound = "row_not_found"
+	// CodeRefused: the API refused a whole call because of this record.
+	CodeRefused = "refused"
+)
+
+// dependencyCodes are the codes of errors that a later chunk of the same run
+// may cure, so the run's retry phase takes them again at once.
+var dependencyCodes = map[string]bool{CodeParentNotSent: true, CodeCustomerNotSent: true}
+
+// A stream is one of a job's queries and how its rows become records.
+type stream struct {
+	name  string
+	query extract.Query
+	// mapper compiles the mapping of a query's columns.
+	mapper func(cols extract.Columns) (mapper, error)
+}
+
+// A mapper turns one row into a record.
+type mapper func(row extract.Row) (record, error)
+
+// A record is one row on its way to the API: a customer or a relation.
+type record struct {
+	key        string // the source row's cursor_key
+	externalID string
+	customer   *load.Customer
+	relation   *load.Relation
+	hash       transform.Hash
+	needs      []string        // external ids of customers that must be accepted first
+	delta      json.RawMessage // what the next send needs to express removals
+}
+
+// streams returns the job's streams, customers first.
+func (r *run) streams() []*stream {
+	loc := r.job.CursorTimezone
+	out := []*stream{{
+		name:  StreamCustomers,
+		query: extract.Query{SQL: r.job.CustomersSQL, Location: loc},
+		mapper: func(cols extract.Columns) (mapper, error) {
+			m, err := transform.NewCustomers(cols, transform.Options{Now: r.opts.Now, AccountTypes: r.job.AccountTypes})
+			if err != nil {
+				return nil, err
+			}
+			return func(row extract.Row) (record, error) {
+				c, err := m.Map(row)
+				if err != nil {
+					return record{}, err
+				}
+				h, err := transform.HashCustomer(&c)
+				if err != nil {
+					return record{}, err
+				}
+				rec := record{key: row.Pos.Key, externalID: c.ExternalID, customer: &c, hash: h, delta: deltaOf(&c)}
+				if c.ParentExternalID != "" {
+					rec.needs = []string{c.ParentExternalID}
+				}
+				return rec, nil
+			}, nil
+		},
+	}}
+	if r.job.RelationsSQL != "" {
+		out = append(out, &stream{
+			name:  StreamRelations,
+			query: extract.Query{SQL: r.job.RelationsSQL, Location: loc},
+			mapper: func(cols extract.Columns) (mapper, error) {
+				m, err := transform.NewRelations(cols, transform.RelationOptions{Types: r.job.RelationTypes})
+				if err != nil {
+					return nil, err
+				}
+				return func(row extract.Row) (record, error) {
+					rel, err := m.Map(row)
+					if err != nil {
+						return record{}, err
+					}
+					h, err := transform.HashRelation(&rel)
+					if err != nil {
+						return record{}, err
+					}
+					return record{key: row.Pos.Key, externalID: rel.RelationExternalID, relation: &rel, hash: h,
+						needs: []string{rel.ParentCustomerExternalID, rel.ChildCustomerExternalID}}, nil
+				}, nil
+			},
+		})
+	}
+	return out
+}
+
+// compile checks a stream's query against the source and compiles its
+// mapping, before any row is read.
+func (r *run) compile(ctx context.Context, s *stream) (mapper, error) {
+	cols, err := extract.Describe(ctx, r.env.Source, s.query)
+	if err != nil {
+		return nil, fmt.Errorf("%s query: %w", s.name, err)
+	}
+	m, err := s.mapper(cols)
+	if err != nil {
+		return nil, fmt.Errorf("%s query of job %s: %w", s.name, r.job.Name, err)
+	}
+	return m, nil
+}
+
+// invalid returns the record error of a row that could not be mapped.
+func invalid(row extract.Row, err error) state.RecordError {
+	re := state.RecordError{Stage: state.StageTransform, SourceKey: row.Pos.Key, Code: "invalid", Message: err.Error()}
+	var fe *transform.FieldError
+	if errors.As(err, &fe) {
+		re.Code, re.Field = fe.Code, fe.Field
+	}
+	for _, id := range []string{"external_id", "relation_external_id"} {
+		if v, ok := row.Get(id); ok {
+			if s, ok := v.(string); ok {
+				re.ExternalID = s
+			}
+		}
+	}
+	re.Payload = rowPayload(row)
+	return re
+}
+
+// rowPayload encodes a source row for a record error, so that the failing
+// input can be read in the state tables.
+func rowPayload(row extract.Row) json.RawMessage {
+	m := make(map[string]any, len(row.Columns))
+	for i, c := range row.Columns {
+		m[c] = row.Values[i]
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// riskScan decides the run's disable_risk_scan flag. A scan during the
+// import gives risk results at once but slows a big load; the nightly
+// process scans what an import skipped. So the auto policy disables the
+// scan for backfills and for runs whose window holds more rows than the
+// job's threshold.
+func (r *run) riskScan(ctx context.Context, s *stream, w extract.Window) (bool, error) {
+	policy := r.opts.RiskScan
+	if policy == "" {
+		policy = r.job.RiskScan
+	}
+	switch policy {
+	case configs.RiskScanOn:
+		return false, nil
+	case configs.RiskScanOff:
+		return true, nil
+	}
+	if r.opts.Kind == state.KindBackfill {
+		return true, nil
+	}
+	if r.opts.Kind == state.KindRetry {
+		return false, nil
+	}
+	n, err := extract.Count(ctx, r.env.Source, s.query, w)
+	if err != nil {
+		return false, err
+	}
+	return n > int64(r.job.RiskScanThreshold), nil
+}
+
+// deltaOf returns what the next send of a customer needs to express
+// removals: the review groups, contacts and name variations it holds now.
+func deltaOf(c *load.Customer) json.RawMessage {
+	if len(c.ReviewGroups) == 0 && len(c.Contacts) == 0 && len(c.Variations) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(load.Customer{ReviewGroups: c.ReviewGroups, Contacts: c.Contacts, Variations: c.Variations})
+	if err != nil {
+		return nil
+	}
+	return b
+}

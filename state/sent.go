@@ -1,0 +1,166 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/lib/pq"
+)
+
+// A SentRecord is the last version of a record that the API accepted, as
+// kept in the sent_records table: what skip-unchanged compares a new
+// version with, and what the next send needs to compute removals.
+type SentRecord struct {
+	ExternalID string          // the record's external_id in Algoreg
+	SourceKey  string          // the key of the source row it was sent from; "" for unknown
+	Hash       []byte          // the 16-byte content hash of the accepted input
+	Delta      json.RawMessage // written by the pipeline and returned as is; nil for none
+}
+
+// hashSize is the length of a content hash, as sent_records checks it.
+const hashSize = 16
+
+// Sent returns the stored records of job's stream whose external ids are
+// in externalIDs, keyed by external id; ids never accepted are absent from
+// the map. It is one query, meant for batches of up to a few thousand ids.
+func (s *Store) Sent(ctx context.Context, job, stream string, externalIDs []string) (map[string]SentRecord, error) {
+	sent := make(map[string]SentRecord)
+	if len(externalIDs) == 0 {
+		return sent, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.q.sent, job, stream, pq.Array(externalIDs))
+	if err != nil {
+		return nil, fmt.Errorf("state: sent records of %s/%s: %w", job, stream, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r     SentRecord
+			delta []byte
+		)
+		if err := rows.Scan(&r.ExternalID, &r.SourceKey, &r.Hash, &delta); err != nil {
+			return nil, fmt.Errorf("state: sent records of %s/%s: %w", job, stream, err)
+		}
+		if delta != nil {
+			r.Delta = json.RawMessage(delta)
+		}
+		sent[r.ExternalID] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state: sent records of %s/%s: %w", job, stream, err)
+	}
+	return sent, nil
+}
+
+const sentRecords = `SELECT external_id, coalesce(source_key, ''), hash, delta FROM {s}.sent_records
+WHERE job = $1 AND stream = $2 AND external_id = ANY($3::text[])`
+
+// Accept records that the API accepted recs in run runID, and resolves the
+// errors they settle, in one transaction. It stores each of recs in
+// sent_records, replacing what was stored for its external id, with the
+// run and the time; and it marks resolved by runID, now, the open
+// error-severity record errors of job's stream whose source key is the
+// SourceKey, or whose external id is the ExternalID, of one of recs.
+// Warnings stay as they are. It returns how many errors it resolved.
+//
+// Each record needs an ExternalID and a 16-byte Hash; when recs holds an
+// external id twice, the last one is stored. The batch is two statements,
+// however many records it holds.
+func (s *Store) Accept(ctx context.Context, runID int64, job, stream string, recs []SentRecord) (resolved int64, err error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	fail := func(err error) (int64, error) {
+		return 0, fmt.Errorf("state: accept %d records of %s/%s in run %d: %w", len(recs), job, stream, runID, err)
+	}
+	// ON CONFLICT cannot update one row twice in a statement: keep the last
+	// of each external id.
+	last := make(map[string]int, len(recs))
+	for i, r := range recs {
+		if r.ExternalID == "" {
+			return fail(fmt.Errorf("record %d (source key %q) has no external id", i, r.SourceKey))
+		}
+		if len(r.Hash) != hashSize {
+			return fail(fmt.Errorf("record %q: hash of %d bytes, want %d", r.ExternalID, len(r.Hash), hashSize))
+		}
+		last[r.ExternalID] = i
+	}
+	var (
+		ids, sourceKeys, keys []string
+		hashes                [][]byte
+		deltas                []sql.NullString
+	)
+	for i, r := range recs {
+		if r.SourceKey != "" {
+			keys = append(keys, r.SourceKey)
+		}
+		if last[r.ExternalID] != i {
+			continue
+		}
+		ids, sourceKeys, hashes = append(ids, r.ExternalID), append(sourceKeys, r.SourceKey), append(hashes, r.Hash)
+		d := sql.NullString{String: string(r.Delta), Valid: r.Delta != nil}
+		deltas = append(deltas, d)
+	}
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, s.q.upsertSent, job, stream, runID,
+		pq.Array(ids), pq.ByteaArray(hashes), pq.Array(deltas), pq.Array(sourceKeys)); err != nil {
+		return fail(err)
+	}
+	res, err := tx.ExecContext(ctx, s.q.resolveAccepted, job, stream, runID, pq.Array(keys), pq.Array(ids))
+	if err != nil {
+		return fail(fmt.Errorf("resolve errors: %w", err))
+	}
+	if resolved, err = res.RowsAffected(); err != nil {
+		return fail(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return resolved, nil
+}
+
+const upsertSent = `INSERT INTO {s}.sent_records AS r (job, stream, external_id, hash, delta, source_key, run_id, sent_at)
+SELECT $1, $2, external_id, hash, delta::jsonb, NULLIF(source_key, ''), $3, now()
+FROM unnest($4::text[], $5::bytea[], $6::text[], $7::text[]) AS t(external_id, hash, delta, source_key)
+ON CONFLICT (job, stream, external_id) DO UPDATE SET
+	hash = excluded.hash, delta = excluded.delta, source_key = excluded.source_key,
+	run_id = excluded.run_id, sent_at = excluded.sent_at`
+
+const resolveAccepted = `UPDATE {s}.record_errors SET resolved_at = now(), resolved_run_id = $3
+WHERE job = $1 AND stream = $2 AND resolved_at IS NULL AND severity = 'error'
+	AND (source_key = ANY($4::text[]) OR external_id = ANY($5::text[]))`
+
+// Resolve marks resolved by runID, now, the open error-severity record
+// errors of job's stream whose source key is one of sourceKeys, without
+// touching sent_records, and returns how many it resolved. A run calls it
+// for rows it finds unchanged since they were last accepted: whatever
+// failed for them since has been settled.
+func (s *Store) Resolve(ctx context.Context, runID int64, job, stream string, sourceKeys []string) (int64, error) {
+	if len(sourceKeys) == 0 {
+		return 0, nil
+	}
+	res, err := s.db.ExecContext(ctx, s.q.resolve, job, stream, runID, pq.Array(sourceKeys))
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("state: resolve errors of %d source keys of %s/%s in run %d: %w", len(sourceKeys), job, stream, runID, err)
+	}
+	return n, nil
+}
+
+const resolve = `UPDATE {s}.record_errors SET resolved_at = now(), resolved_run_id = $3
+WHERE job = $1 AND stream = $2 AND resolved_at IS NULL AND severity = 'error'
+	AND source_key = ANY($4::text[])`
