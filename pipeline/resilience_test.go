@@ -231,8 +231,8 @@ func TestRunKilledLosesNothing(t *testing.T) {
 		t.Skip("in the child")
 	}
 	f := newFixture(t)
-	f.insertSpread(t, 120, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
-	f.api.SetFaults(algoregtest.Faults{Latency: 15 * time.Millisecond})
+	f.insertSpread(t, 400, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
+	f.api.SetFaults(algoregtest.Faults{Latency: 20 * time.Millisecond})
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 6; i++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestChildRun$", "-test.v")
@@ -240,10 +240,11 @@ func TestRunKilledLosesNothing(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()
-		f.exec(t, `UPDATE clients SET family_name = family_name || '*' WHERE client_ref = $1`, fmt.Sprintf("C-%d", 1+rng.IntN(120)))
+		// Between two kills, a sixth of the rows change.
+		f.exec(t, `UPDATE clients SET family_name = family_name || '*' WHERE id % 6 = $1`, i)
 	}
 	f.api.SetFaults(algoregtest.Faults{})
 	res := f.run(t)
@@ -260,6 +261,9 @@ func TestRunKilledLosesNothing(t *testing.T) {
 		}
 	}
 	if killed == 0 {
+		for _, r := range runs {
+			t.Logf("run %d: %s %+v", r.ID, r.Status, r.Counts)
+		}
 		t.Errorf("no run was killed in the middle: %d runs before the last", len(runs)-1)
 	}
 }
@@ -270,6 +274,6 @@ func TestChildRun(t *testing.T) {
 		t.Skip("run by TestRunKilledLosesNothing")
 	}
 	f := childFixture(t, os.Getenv("CHILD_DSN"), os.Getenv("CHILD_API"), os.Getenv("CHILD_TOKEN"))
-	f.job.ChunkSize, f.job.PageSize, f.job.Concurrency = 5, 12, 2
+	f.job.ChunkSize, f.job.PageSize, f.job.Concurrency = 4, 12, 2
 	pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{})
 }

@@ -153,7 +153,7 @@ func (r *run) open(ctx context.Context) error {
 		return err
 	}
 	r.window, r.stored = w, stored
-	r.mark = w.After
+	r.mark = stored
 	if r.disableRiskScan, err = r.riskScan(ctx, customers, w); err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ jobs:
   - name: customers
     customers_query: %s
     chunk_size: 7
+    account_types: {person: N, company: F}
     safety_lag: 0s
 `, api.URL, query)
 	path := filepath.Join(t.TempDir(), "config.yaml")
@@ -56,7 +57,8 @@ jobs:
 func TestHelpShowsAnExample(t *testing.T) {
 	for _, c := range commands {
 		code, _, stderr := cli(t, c.name, "-h")
-		if code != exitOK || !strings.Contains(stderr, "Example:\n  algoreg-etl "+c.name) {
+		_, example, _ := strings.Cut(stderr, "Example:\n")
+		if code != exitOK || !strings.Contains(example, "algoreg-etl "+c.name) {
 			t.Errorf("%s -h: exit %d, output:\n%s", c.name, code, stderr)
 		}
 	}
@@ -103,8 +105,11 @@ func TestRunExitCodes(t *testing.T) {
 		t.Errorf("sandbox holds %d of %d clients", got, clients)
 	}
 
-	if code, out, stderr := cli(t, "run", "--config", path, "customers"); code != exitOK {
-		t.Errorf("unchanged run: exit %d\n%s%s", code, out, stderr)
+	// Unchanged, nothing is sent; the invalid rows are retried, fail
+	// again, and keep the exit code at 5.
+	calls := api.Requests()
+	if code, out, stderr := cli(t, "run", "--config", path, "customers"); code != exitRecordErrs || api.Requests() != calls {
+		t.Errorf("unchanged run: exit %d, %d calls\n%s%s", code, api.Requests()-calls, out, stderr)
 	}
 
 	// Another process holds the job's lock.

@@ -48,7 +48,11 @@ func runJob(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 	if res != nil {
 		a.printResult(res)
 	}
-	return exitCode(res, err)
+	code = exitCode(res, err)
+	if err != nil {
+		return a.fail(err, code)
+	}
+	return code
 }
 
 // exitCode maps the outcome of a run to the CLI's exit code.
