@@ -59,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 			API:    load.NewClient(api.URL, api.Token, nil),
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
-		job:      testJob(query),
+		job: testJob(query),
 	}
 }
 

@@ -121,15 +121,34 @@ func demo(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 	}
 	tw.Flush()
 
+	rels := api.Relations()
+	fmt.Fprintf(a.stdout, "\nRelations the sandbox holds (%d):\n", len(rels))
+	tw = tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RELATION\tPARENT\tCHILD\tTYPE\tDISABLED\tFIELDS")
+	relIDs := make([]string, 0, len(rels))
+	for id := range rels {
+		relIDs = append(relIDs, id)
+	}
+	sort.Strings(relIDs)
+	for _, id := range relIDs {
+		r := rels[id]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\t%s\n", id, r.ParentCustomerExternalID, r.ChildCustomerExternalID, r.RelationType, r.Disabled != nil && *r.Disabled, r.Fields)
+	}
+	tw.Flush()
+
 	errs, err := env.State.RecordErrorsOfRun(ctx, res.RunID)
 	if err != nil {
 		return a.fail(err, exitFailed)
 	}
 	fmt.Fprintf(a.stdout, "\nRecord errors of run %d (%d), from the state table %s.record_errors:\n", res.RunID, len(errs), env.State.Schema())
 	tw = tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tSTAGE\tEXTERNAL_ID\tFIELD\tCODE\tMESSAGE")
+	fmt.Fprintln(tw, "SEVERITY\tSTAGE\tEXTERNAL_ID\tFIELD\tCODE\tRESOLVED\tMESSAGE")
 	for _, e := range errs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Severity, e.Stage, e.ExternalID, e.Field, e.Code, e.Message)
+		resolved := "open"
+		if e.ResolvedAt != nil {
+			resolved = fmt.Sprintf("by run %d", e.ResolvedRunID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Severity, e.Stage, e.ExternalID, e.Field, e.Code, resolved, e.Message)
 	}
 	tw.Flush()
 
