@@ -10,7 +10,9 @@
 // Commands:
 //
 //	migrate   create or upgrade the state schema
-//	run       run one job once
+//	run       run one job once (or --verify it, or check it --offline)
+//	backfill  re-send a range of a job's rows, without moving its watermark
+//	retry     retry the rows of a job's open record errors
 //	sandbox   serve a local stand-in of the Algoreg API
 //	demo      set up the example database and sandbox, and run the example job
 //
@@ -36,6 +38,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	_ "time/tzdata" // zone names load on hosts without a time zone database
 
 	"golang.org/x/term"
 )
@@ -67,7 +71,7 @@ type app struct {
 	configPath     string
 }
 
-var commands = []*command{migrateCmd, runCmd, sandboxCmd, demoCmd}
+var commands = []*command{migrateCmd, runCmd, backfillCmd, retryCmd, sandboxCmd, demoCmd}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -15,18 +16,113 @@ import (
 	"github.com/algoreg/algoreg-etl/state"
 )
 
-var runCmd = &command{
-	name:    "run",
-	summary: "Run one job once: send the customers changed since its last run.",
-	usage:   "[flags] JOB",
-	example: "algoreg-etl run --config /etc/algoreg-etl/config.yaml customers",
-	run:     runJob,
+var runFlags struct {
+	verify, offline, full bool
+	riskScan              string
 }
 
-func runJob(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
+var runCmd = &command{
+	name: "run",
+	summary: "Run one job once: send the rows changed since its last run, then retry the rows of\n" +
+		"open record errors. --verify has the API validate without persisting; --offline only\n" +
+		"validates locally. Neither moves the watermark.",
+	usage:   "[flags] JOB",
+	example: "algoreg-etl run --config /etc/algoreg-etl/config.yaml customers\nalgoreg-etl run --verify customers",
+	flags: func(fs *flag.FlagSet) {
+		fs.BoolVar(&runFlags.verify, "verify", false, "send with verify_input: the API validates and persists nothing; no watermark moves")
+		fs.BoolVar(&runFlags.offline, "offline", false, "transform and validate only, without calling the API; no watermark moves")
+		fs.BoolVar(&runFlags.full, "full", false, "send every row of the window, even those unchanged since last accepted")
+		fs.StringVar(&runFlags.riskScan, "risk-scan", "", "override the job's risk_scan policy for this run: auto, on or off")
+	},
+	run: func(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
+		opts := pipeline.Options{Kind: state.KindRun, Full: runFlags.full, RiskScan: runFlags.riskScan}
+		switch {
+		case runFlags.verify && runFlags.offline:
+			return a.fail(errors.New("--verify and --offline exclude each other"), exitUsage)
+		case runFlags.verify:
+			opts.Kind = state.KindVerify
+		case runFlags.offline:
+			opts.Kind = state.KindOffline
+		}
+		return a.runPipeline(ctx, fs, args, opts)
+	},
+}
+
+var backfillFlags struct {
+	since, until, riskScan string
+	all, full, noResume    bool
+	resume                 int64
+}
+
+var backfillCmd = &command{
+	name: "backfill",
+	summary: "Re-send the rows of a range of updated_at (--since, --until) or all rows (--all), without\n" +
+		"moving the job's watermark. An interrupted backfill of the same range is resumed where it\n" +
+		"stopped. Unchanged rows are skipped unless --full.",
+	usage:   "[flags] JOB",
+	example: "algoreg-etl backfill --since 2025-01-01 customers\nalgoreg-etl backfill --all --full customers",
+	flags: func(fs *flag.FlagSet) {
+		fs.StringVar(&backfillFlags.since, "since", "", "first updated_at to send: YYYY-MM-DD (UTC) or RFC 3339")
+		fs.StringVar(&backfillFlags.until, "until", "", "last updated_at to send (default: now - safety_lag)")
+		fs.BoolVar(&backfillFlags.all, "all", false, "send every row")
+		fs.BoolVar(&backfillFlags.full, "full", false, "send rows unchanged since last accepted too")
+		fs.Int64Var(&backfillFlags.resume, "resume", 0, "resume the interrupted backfill with this run id")
+		fs.BoolVar(&backfillFlags.noResume, "no-resume", false, "start afresh even if a backfill of the same range was interrupted")
+		fs.StringVar(&backfillFlags.riskScan, "risk-scan", "", "override the job's risk_scan policy: auto, on or off (auto disables the scan for a backfill)")
+	},
+	run: func(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
+		f := backfillFlags
+		opts := pipeline.Options{Kind: state.KindBackfill, Full: f.full, RiskScan: f.riskScan, Resume: f.resume}
+		if f.noResume {
+			opts.Resume = -1
+		}
+		if (f.since == "") == !f.all && f.resume == 0 {
+			return a.fail(errors.New("backfill: give --since or --all"), exitUsage)
+		}
+		var err error
+		if opts.Since, err = parseTime("--since", f.since); err != nil {
+			return a.fail(err, exitUsage)
+		}
+		if opts.Until, err = parseTime("--until", f.until); err != nil {
+			return a.fail(err, exitUsage)
+		}
+		return a.runPipeline(ctx, fs, args, opts)
+	},
+}
+
+var retryCmd = &command{
+	name:    "retry",
+	summary: "Retry only the rows of the job's open record errors (at most retry_errors_limit).",
+	usage:   "[flags] JOB",
+	example: "algoreg-etl retry --config /etc/algoreg-etl/config.yaml customers",
+	run: func(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
+		return a.runPipeline(ctx, fs, args, pipeline.Options{Kind: state.KindRetry})
+	},
+}
+
+// parseTime reads a flag's time: a date (midnight UTC) or RFC 3339.
+func parseTime(flag, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{"2006-01-02", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s %q: want YYYY-MM-DD or an RFC 3339 time such as 2025-01-01T00:00:00Z", flag, s)
+}
+
+// runPipeline runs the job named by args with opts and reports the result.
+func (a *app) runPipeline(ctx context.Context, fs *flag.FlagSet, args []string, opts pipeline.Options) int {
 	if len(args) != 1 {
 		fs.Usage()
 		return exitUsage
+	}
+	switch opts.RiskScan {
+	case "", configs.RiskScanAuto, configs.RiskScanOn, configs.RiskScanOff:
+	default:
+		return a.fail(fmt.Errorf("--risk-scan %q: want auto, on or off", opts.RiskScan), exitUsage)
 	}
 	cfg, code := a.loadConfig()
 	if cfg == nil {
@@ -44,7 +140,7 @@ func runJob(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 	if err := env.State.CheckVersion(ctx); err != nil {
 		return a.fail(err, exitFailed)
 	}
-	res, err := pipeline.Run(ctx, env, job, pipeline.Options{})
+	res, err := pipeline.Run(ctx, env, job, opts)
 	if res != nil {
 		a.printResult(res)
 	}
@@ -72,8 +168,8 @@ func exitCode(res *pipeline.Result, err error) int {
 
 func (a *app) printResult(res *pipeline.Result) {
 	c := res.Counts
-	fmt.Fprintf(a.stdout, "run %d %s: extracted %d, sent %d (added %d), skipped %d, invalid %d, rejected %d, warnings %d; watermark %v\n",
-		res.RunID, res.Status, c.Extracted, c.Sent, c.Added, c.Skipped, c.Invalid, c.Rejected, c.Warnings, res.Watermark)
+	fmt.Fprintf(a.stdout, "%s %d %s: extracted %d, retried %d, sent %d (added %d), skipped %d, invalid %d, rejected %d, warnings %d, resolved %d; disable_risk_scan %v; watermark %v\n",
+		res.Kind, res.RunID, res.Status, c.Extracted, c.Retried, c.Sent, c.Added, c.Skipped, c.Invalid, c.Rejected, c.Warnings, c.Resolved, res.DisableRiskScan, res.Watermark)
 }
 
 // loadConfig loads the config named by --config. On failure it reports the
