@@ -111,7 +111,7 @@ func (f *fixture) watermark(t *testing.T) (state.Watermark, bool) {
 func counted(t *testing.T, res *pipeline.Result) {
 	t.Helper()
 	c := res.Counts
-	if c.Extracted != c.Sent+c.Rejected+c.Invalid+c.Skipped {
+	if c.Extracted+c.Retried != c.Sent+c.Rejected+c.Invalid+c.Skipped {
 		t.Errorf("counts do not add up: %+v", c)
 	}
 }

@@ -1,0 +1,127 @@
+package pipeline_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/algoreg/algoreg-etl/load"
+	"github.com/algoreg/algoreg-etl/pipeline"
+	"github.com/algoreg/algoreg-etl/sql/sqltest"
+	"github.com/algoreg/algoreg-etl/state"
+)
+
+// Verify and offline runs leave the API's store and the watermarks as they
+// were, and record their findings on a run of their own kind.
+func TestVerifyAndOfflineRunsPersistNothing(t *testing.T) {
+	f := newFixture(t)
+	sqltest.Seed(t, f.db)
+	f.withRelations(t)
+	var verifyFlags []bool
+	f.api.SetBeforeSave(func(req *load.SaveRequest) { verifyFlags = append(verifyFlags, req.VerifyInput) })
+
+	for _, kind := range []string{state.KindVerify, state.KindOffline} {
+		calls := f.api.Requests()
+		res, err := pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{Kind: kind})
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		counted(t, res)
+		if len(f.api.Customers()) != 0 || len(f.api.Relations()) != 0 {
+			t.Errorf("%s: the sandbox stores %d customers, %d relations", kind, len(f.api.Customers()), len(f.api.Relations()))
+		}
+		for _, stream := range []string{pipeline.StreamCustomers, pipeline.StreamRelations} {
+			if wm, ok, _ := f.env.State.Watermark(context.Background(), f.job.Name, stream); ok {
+				t.Errorf("%s moved the %s watermark to %+v", kind, stream, wm)
+			}
+		}
+		run, _ := f.env.State.Run(context.Background(), res.RunID)
+		if run.Kind != kind || run.Invalid != 5 || run.Sent == 0 {
+			t.Errorf("%s run row: %+v", kind, run)
+		}
+		errs, _ := f.env.State.RecordErrorsOfRun(context.Background(), res.RunID)
+		if len(errs) < 5 {
+			t.Errorf("%s recorded %d findings, want the 5 invalid rows at least", kind, len(errs))
+		}
+		switch kind {
+		case state.KindOffline:
+			if f.api.Requests() != calls {
+				t.Errorf("offline run called the API %d times", f.api.Requests()-calls)
+			}
+		case state.KindVerify:
+			if f.api.Requests() == calls {
+				t.Error("verify run did not call the API")
+			}
+		}
+	}
+	for _, v := range verifyFlags {
+		if !v {
+			t.Fatal("a verify run sent a call without verify_input")
+		}
+	}
+	// The findings are not failures for a nightly run to retry.
+	// The nightly run retries only what it held back itself, waiting for a
+	// parent or a customer of the same run.
+	res, err := pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, _ := f.env.State.RecordErrorsOfRun(context.Background(), res.RunID)
+	held := 0
+	for _, e := range errs {
+		if e.Stage == state.StageDependency {
+			held++
+		}
+	}
+	if res.Counts.Retried != int64(held) {
+		t.Errorf("the nightly run retried %d rows, %d of them its own held-back ones", res.Counts.Retried, held)
+	}
+}
+
+// A backfill re-sends a range without moving the nightly watermark; an
+// interrupted backfill resumes where it stopped.
+func TestBackfill(t *testing.T) {
+	f := newFixture(t)
+	base := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	f.insertSpread(t, 60, base)
+	f.job.ChunkSize, f.job.PageSize, f.job.Concurrency = 4, 8, 1
+	f.run(t)
+	before, _ := f.watermark(t)
+
+	res := f.runWith(t, pipeline.Options{Kind: state.KindBackfill, Since: base.Add(31 * time.Second), Full: true})
+	if res.Counts.Sent != 30 || res.Kind != state.KindBackfill || !res.DisableRiskScan {
+		t.Errorf("backfill of the last 30 rows: %+v", res)
+	}
+	if after, _ := f.watermark(t); !after.UpdatedAt.Equal(before.UpdatedAt) || after.Key != before.Key {
+		t.Errorf("the backfill moved the watermark from %+v to %+v", before, after)
+	}
+
+	// Interrupt a full backfill after its fifth call; the next backfill of
+	// the same range resumes after what was settled.
+	f.job.DrainTimeout = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls atomic.Int32
+	f.api.SetBeforeSave(func(*load.SaveRequest) {
+		if calls.Add(1) == 5 {
+			cancel()
+		}
+	})
+	first, _ := pipeline.Run(ctx, f.env, f.job, pipeline.Options{Kind: state.KindBackfill, Full: true})
+	f.api.SetBeforeSave(nil)
+	if first == nil || first.Status != state.StatusInterrupted || first.Counts.Sent == 0 {
+		t.Fatalf("interrupted backfill: %+v", first)
+	}
+	received := f.api.Received()
+	second := f.runWith(t, pipeline.Options{Kind: state.KindBackfill, Full: true})
+	run, _ := f.env.State.Run(context.Background(), second.RunID)
+	if run.ResumeOf != first.RunID {
+		t.Errorf("second backfill resumes run %d, want %d", run.ResumeOf, first.RunID)
+	}
+	if resent := f.api.Received() - received; int64(resent)+first.Counts.Sent != 60 || second.Counts.Extracted != int64(resent) {
+		t.Errorf("the resumed backfill sent %d rows after %d settled ones, extracting %d; want 60 in all", resent, first.Counts.Sent, second.Counts.Extracted)
+	}
+	if after, _ := f.watermark(t); !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Errorf("backfills moved the watermark to %+v", after)
+	}
+}
