@@ -19,3 +19,21 @@ vet:
 
 build:
 	$(GO) build -o bin/algoreg-etl ./cmd/algoreg-etl
+
+.PHONY: report-check
+
+## report-check: write the HTML report of a sample state (four runs of the example job against
+## the sandbox) to bin/report.html and, when Chromium is installed, screenshot it to
+## bin/report.png. Installs nothing.
+report-check:
+	mkdir -p bin
+	url=$$(bash .ci/postgres) && TEST_DATABASE_URL="$$url" ALGOREG_ETL_REPORT_HTML="$(CURDIR)/bin/report.html" \
+		$(GO) test -count=1 -run '^TestReportHTML$$' ./cmd/algoreg-etl/
+	@browser=$$(command -v chromium || command -v chromium-browser || command -v google-chrome || true); \
+	if [ -n "$$browser" ]; then \
+		"$$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,1500 \
+			--screenshot="$(CURDIR)/bin/report.png" "file://$(CURDIR)/bin/report.html" 2>/dev/null && \
+		echo "report-check: bin/report.html rendered to bin/report.png"; \
+	else \
+		echo "report-check: no chromium found; open bin/report.html in a browser to check it"; \
+	fi

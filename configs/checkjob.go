@@ -101,12 +101,41 @@ func checkJob(p *problems, e *jobEntry, i int, dir string) Job {
 	j.Lookback = checkDuration(p, &e.Lookback, label, "lookback", j.Lookback, false)
 	j.CursorTimezone = checkLocation(p, &e.CursorTimezone, label, "cursor_timezone")
 
+	// Audit.
+	j.HistoryDays = checkInt(p, &e.HistoryDays, label, "history_days", j.HistoryDays, 0, math.MaxInt)
+	if f := &e.StorePayloads; fieldOK(p, f, label, "store_payloads") {
+		j.StorePayloads = f.val
+	}
+
 	// Schedule.
 	j.Timezone = checkLocation(p, &e.Timezone, label, "timezone")
 	if s := &e.Schedule; fieldOK(p, s, label, "schedule") && strings.TrimSpace(s.val) != "" {
 		j.Schedule = strings.TrimSpace(s.val)
 		if err := checkSchedule(j.Schedule, j.Timezone); err != nil {
 			p.add(s.line, label, "schedule", "%v", err)
+		}
+	}
+
+	// Reconciliation.
+	if s := &e.ReconcileSchedule; fieldOK(p, s, label, "reconcile_schedule") && strings.TrimSpace(s.val) != "" {
+		j.ReconcileSchedule = strings.TrimSpace(s.val)
+		if err := checkSchedule(j.ReconcileSchedule, j.Timezone); err != nil {
+			p.add(s.line, label, "reconcile_schedule", "%v", err)
+		}
+	}
+	if s := &e.OnMissing; fieldOK(p, s, label, "on_missing") {
+		switch s.val {
+		case OnMissingReport, OnMissingDisable:
+			j.OnMissing = s.val
+		default:
+			p.add(s.line, label, "on_missing", "want %q or %q, got %q", OnMissingReport, OnMissingDisable, s.val)
+		}
+	}
+	if f := &e.MaxDisableFrac; fieldOK(p, f, label, "max_disable_fraction") {
+		if math.IsNaN(f.val) || f.val < 0 || f.val > 1 {
+			p.add(f.line, label, "max_disable_fraction", "must be between 0 and 1, got %g", f.val)
+		} else {
+			j.MaxDisableFraction = f.val
 		}
 	}
 	return j

@@ -63,8 +63,13 @@ type jobEntry struct {
 	RetryErrorsLimit  field[int]              `yaml:"retry_errors_limit"`
 	StuckAfter        field[int]              `yaml:"stuck_after"`
 	DrainTimeout      field[duration]         `yaml:"drain_timeout"`
+	HistoryDays       field[int]              `yaml:"history_days"`
+	StorePayloads     field[bool]             `yaml:"store_payloads"`
 	Schedule          field[string]           `yaml:"schedule"`
 	Timezone          field[string]           `yaml:"timezone"`
+	ReconcileSchedule field[string]           `yaml:"reconcile_schedule"`
+	OnMissing         field[string]           `yaml:"on_missing"`
+	MaxDisableFrac    field[float64]          `yaml:"max_disable_fraction"`
 }
 
 func (c *fileConfig) UnmarshalYAML(n *yaml.Node) error {
@@ -276,6 +281,8 @@ func describeType(t reflect.Type) string {
 		return "a whole number"
 	case reflect.Float64:
 		return "a number"
+	case reflect.Bool:
+		return "true or false"
 	case reflect.String:
 		return "a single value"
 	case reflect.Slice:

@@ -7,19 +7,32 @@ import (
 
 // Defaults of a job's optional keys. DefaultJob gives them all at once.
 const (
-	DefaultChunkSize         = 500
-	DefaultConcurrency       = 4
-	DefaultMaxConcurrency    = 16
-	DefaultPageSize          = 5000
-	DefaultSafetyLag         = 30 * time.Second
-	DefaultLookback          = time.Minute
-	DefaultRiskScan          = RiskScanAuto
-	DefaultRiskScanThreshold = 1000
-	DefaultMaxAttempts       = 5
-	DefaultMaxRetryTime      = 2 * time.Minute
-	DefaultRetryErrorsLimit  = 1000
-	DefaultStuckAfter        = 5
-	DefaultDrainTimeout      = 30 * time.Second
+	DefaultChunkSize          = 500
+	DefaultConcurrency        = 4
+	DefaultMaxConcurrency     = 16
+	DefaultPageSize           = 5000
+	DefaultSafetyLag          = 30 * time.Second
+	DefaultLookback           = time.Minute
+	DefaultRiskScan           = RiskScanAuto
+	DefaultRiskScanThreshold  = 1000
+	DefaultMaxAttempts        = 5
+	DefaultMaxRetryTime       = 2 * time.Minute
+	DefaultRetryErrorsLimit   = 1000
+	DefaultStuckAfter         = 5
+	DefaultDrainTimeout       = 30 * time.Second
+	DefaultOnMissing          = OnMissingReport
+	DefaultMaxDisableFraction = 0.05
+)
+
+// The values of a job's on_missing key: what a reconcile does with a record
+// the API accepted and the source no longer has (a hard delete).
+const (
+	// OnMissingReport records it as a warning, deleted_in_source, and sends
+	// nothing: the default, so that a wrong query disables nobody.
+	OnMissingReport = "report"
+	// OnMissingDisable sends it once with disabled: true (the contract has
+	// no delete), within MaxDisableFraction.
+	OnMissingDisable = "disable"
 )
 
 // The values of a job's risk_scan key: when a run asks the API to skip the
@@ -36,6 +49,13 @@ const (
 	// RiskScanOff never scans during the import (disable_risk_scan true).
 	RiskScanOff = "off"
 )
+
+// DefaultHistoryDays is the default of a job's history_days key: 400 days,
+// a year and five weeks, so that the year an annual audit looks at is still
+// whole when the audit takes place some weeks after it ends. Regulations
+// that ask for longer (AML record keeping is often five years) are met by
+// setting the key, e.g. to 1830.
+const DefaultHistoryDays = 400
 
 // Job is one named extraction: queries whose rows become Algoreg customers
 // and relations, how to page, send and retry them, and when to run.
@@ -96,8 +116,30 @@ type Job struct {
 	// calls in flight may take to finish before they are abandoned.
 	DrainTimeout time.Duration
 
+	// HistoryDays is key history_days: `algoreg-etl prune` deletes the
+	// record history of runs older than this many days; 0 keeps it
+	// forever. Default DefaultHistoryDays.
+	HistoryDays int
+	// StorePayloads is key store_payloads: keep, in the record history,
+	// each record exactly as sent. It holds personal data; default false
+	// (the history keeps a content hash).
+	StorePayloads bool
+
 	Schedule string         // key schedule: a 5-field cron expression; "" when the job only runs on demand
 	Timezone *time.Location // key timezone: the zone Schedule is read in; UTC when not given
+
+	// ReconcileSchedule is key reconcile_schedule: when serve runs a
+	// reconcile of the job (a cron expression read in Timezone); "" for
+	// never.
+	ReconcileSchedule string
+	// OnMissing is key on_missing: OnMissingReport (the default) or
+	// OnMissingDisable.
+	OnMissing string
+	// MaxDisableFraction is key max_disable_fraction: a reconcile that
+	// finds more than this fraction of the records the API accepted
+	// missing from the source disables none of them and fails. 0..1,
+	// default 0.05.
+	MaxDisableFraction float64
 }
 
 // DefaultJob returns a job named name with every optional key at its
@@ -106,22 +148,25 @@ type Job struct {
 // relations) before running it.
 func DefaultJob(name string) Job {
 	return Job{
-		Name:              name,
-		ChunkSize:         DefaultChunkSize,
-		Concurrency:       DefaultConcurrency,
-		MaxConcurrency:    DefaultMaxConcurrency,
-		PageSize:          DefaultPageSize,
-		SafetyLag:         DefaultSafetyLag,
-		Lookback:          DefaultLookback,
-		CursorTimezone:    time.UTC,
-		RiskScan:          DefaultRiskScan,
-		RiskScanThreshold: DefaultRiskScanThreshold,
-		MaxAttempts:       DefaultMaxAttempts,
-		MaxRetryTime:      DefaultMaxRetryTime,
-		RetryErrorsLimit:  DefaultRetryErrorsLimit,
-		StuckAfter:        DefaultStuckAfter,
-		DrainTimeout:      DefaultDrainTimeout,
-		Timezone:          time.UTC,
+		Name:               name,
+		ChunkSize:          DefaultChunkSize,
+		Concurrency:        DefaultConcurrency,
+		MaxConcurrency:     DefaultMaxConcurrency,
+		PageSize:           DefaultPageSize,
+		SafetyLag:          DefaultSafetyLag,
+		Lookback:           DefaultLookback,
+		CursorTimezone:     time.UTC,
+		RiskScan:           DefaultRiskScan,
+		RiskScanThreshold:  DefaultRiskScanThreshold,
+		MaxAttempts:        DefaultMaxAttempts,
+		MaxRetryTime:       DefaultMaxRetryTime,
+		RetryErrorsLimit:   DefaultRetryErrorsLimit,
+		StuckAfter:         DefaultStuckAfter,
+		DrainTimeout:       DefaultDrainTimeout,
+		HistoryDays:        DefaultHistoryDays,
+		OnMissing:          DefaultOnMissing,
+		MaxDisableFraction: DefaultMaxDisableFraction,
+		Timezone:           time.UTC,
 	}
 }
 
@@ -157,10 +202,16 @@ func (j Job) LogValue() slog.Value {
 		slog.Int("retry_errors_limit", j.RetryErrorsLimit),
 		slog.Int("stuck_after", j.StuckAfter),
 		slog.Duration("drain_timeout", j.DrainTimeout),
+		slog.Int("history_days", j.HistoryDays),
+		slog.Bool("store_payloads", j.StorePayloads),
 	)
 	if j.Schedule != "" {
 		attrs = append(attrs, slog.String("schedule", j.Schedule), slog.String("timezone", locationName(j.Timezone)))
 	}
+	if j.ReconcileSchedule != "" {
+		attrs = append(attrs, slog.String("reconcile_schedule", j.ReconcileSchedule))
+	}
+	attrs = append(attrs, slog.String("on_missing", j.OnMissing), slog.Float64("max_disable_fraction", j.MaxDisableFraction))
 	return slog.GroupValue(attrs...)
 }
 

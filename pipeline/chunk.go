@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -164,6 +165,9 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 	d.Invalid = int64(len(c.errs))
 	errs := c.errs
 
+	if err := r.markSeen(ctx, s, c); err != nil {
+		return err
+	}
 	prev, have, err := r.lookup(ctx, s, c.records)
 	if err != nil {
 		return err
@@ -193,13 +197,21 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 			}
 			*rec.customer = transform.Delta(last, rec.customer)
 		}
+		if seen {
+			d.Changed++
+			r.example("changed", rec.externalID)
+		} else {
+			d.New++
+			r.example("new", rec.externalID)
+		}
 		send = append(send, rec)
 	}
 
 	var accepted []state.SentRecord
+	var hist *state.ChunkHistory // what the calls did to each record, for the audit trail
 	switch {
 	case len(send) == 0:
-	case r.opts.Kind == state.KindOffline:
+	case !r.calls():
 		d.Sent += int64(len(send))
 	default:
 		req := &load.SaveRequest{DisableRiskScan: r.disableRiskScan, VerifyInput: r.opts.Kind == state.KindVerify}
@@ -210,6 +222,7 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 				req.Relations = append(req.Relations, *rec.relation)
 			}
 		}
+		start := time.Now()
 		out, err := r.sender.Send(ctx, req)
 		if err != nil {
 			return fmt.Errorf("%s chunk %d (%d records, source keys %s..%s): %w", s.name, c.n, len(send), send[0].key, send[len(send)-1].key, err)
@@ -217,6 +230,7 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 		var apiErrs []state.RecordError
 		apiErrs, accepted = r.outcome(send, out, &d)
 		errs = append(errs, apiErrs...)
+		hist = r.history(s, c, send, out, start)
 	}
 
 	// The calls have been made: their outcome is recorded even when the
@@ -227,6 +241,11 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 	}
 	if len(errs) > 0 {
 		if err := r.env.State.RecordErrors(bctx, errs); err != nil {
+			return err
+		}
+	}
+	if hist != nil {
+		if err := r.env.State.RecordHistory(bctx, *hist); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,9 @@ type Env struct {
 	State  *state.Store // the state tables
 	API    *load.Client // the Algoreg API
 	Logger *slog.Logger // nil: slog.Default()
+	// Metrics, if not nil, receives the runs' counts, API calls and
+	// outcomes.
+	Metrics *Metrics
 }
 
 // Options tune one run. The zero Options is a nightly run.
@@ -45,6 +49,16 @@ type Options struct {
 	// Resume is the backfill run to resume; 0 resumes the job's last
 	// interrupted backfill when it covered the same range, -1 never resumes.
 	Resume int64
+	// DryRun, for a reconcile, sends nothing: the run counts and records,
+	// with examples, what it would create, update and disable.
+	DryRun bool
+	// Progress, if not nil, is called with the run's progress about every
+	// 200 ms and once when it ends; the rows of the run's windows are
+	// counted for it.
+	Progress func(Progress)
+	// Started, if not nil, is called with the run's ID once its run row
+	// exists.
+	Started func(runID int64)
 	// Now returns the current time; nil means time.Now. Tests set it to
 	// check dates of birth against a fixed day.
 	Now func() time.Time
@@ -101,8 +115,10 @@ func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(job.DrainTimeout, cancelDrain) })
 	defer stop()
 
-	err = r.do(ctx, drain)
-	return r.close(ctx, err)
+	w := r.watch(ctx)
+	res, err := r.close(ctx, r.do(ctx, drain))
+	w.finish(res)
+	return res, err
 }
 
 // run is the state of one run in progress.
@@ -124,6 +140,8 @@ type run struct {
 	mark   extract.Position // the customers watermark (run) or progress (backfill)
 	window extract.Window   // of the customers stream
 	stored extract.Position // the customers watermark before the run
+
+	examples map[string][]string // a reconcile's examples of each class of record, guarded by mu
 }
 
 // moves reports whether the run moves the job's watermarks.
@@ -132,8 +150,11 @@ func (r *run) movesWatermark() bool { return r.opts.Kind == state.KindRun }
 // persists reports whether the API keeps what the run sends, so that what
 // was accepted is remembered for skip-unchanged and for dependencies.
 func (r *run) persists() bool {
-	return r.opts.Kind != state.KindVerify && r.opts.Kind != state.KindOffline
+	return r.opts.Kind != state.KindVerify && r.opts.Kind != state.KindOffline && !r.opts.DryRun
 }
+
+// calls reports whether the run calls the API with the records it reads.
+func (r *run) calls() bool { return r.opts.Kind != state.KindOffline && !r.opts.DryRun }
 
 // open chooses the window, the risk-scan flag and opens the run row.
 func (r *run) open(ctx context.Context) error {
@@ -158,7 +179,7 @@ func (r *run) open(ctx context.Context) error {
 		return err
 	}
 
-	row := state.Run{Job: r.job.Name, Kind: r.opts.Kind, WindowTo: &r.until, DisableRiskScan: &r.disableRiskScan}
+	row := state.Run{Job: r.job.Name, Kind: r.opts.Kind, WindowTo: &r.until, DisableRiskScan: &r.disableRiskScan, DryRun: r.opts.DryRun}
 	if !w.After.IsZero() {
 		row.WindowFrom, row.WindowFromKey = &w.After.UpdatedAt, w.After.Key
 	}
@@ -171,6 +192,9 @@ func (r *run) open(ctx context.Context) error {
 	if r.id, err = r.env.State.StartRun(ctx, row); err != nil {
 		return err
 	}
+	if r.opts.Started != nil {
+		r.opts.Started(r.id)
+	}
 	r.startedAt = r.opts.Now()
 	r.logger = r.logger.With("job", r.job.Name, "run_id", r.id)
 	r.sender = load.NewSender(r.env.API, load.SenderOptions{
@@ -179,6 +203,7 @@ func (r *run) open(ctx context.Context) error {
 		RateLimit:    r.job.RateLimit,
 		Adaptive:     r.adaptive(),
 		Logger:       r.logger,
+		Observe:      r.env.Metrics.observer(r.job.Name),
 	})
 	r.logger.Info("run started", "kind", r.opts.Kind, "after", w.After, "until", r.until, "disable_risk_scan", r.disableRiskScan)
 	return nil
@@ -216,7 +241,7 @@ func (r *run) windowOf(ctx context.Context, s *stream) (w extract.Window, stored
 			}
 		}
 		return w, stored, nil
-	case state.KindRetry:
+	case state.KindRetry, state.KindReconcile:
 		return w, stored, nil
 	}
 	wm, ok, err := r.env.State.Watermark(ctx, r.job.Name, s.name)
@@ -287,6 +312,12 @@ func (r *run) do(ctx, drain context.Context) error {
 			}
 		}
 	}
+	if r.opts.Kind == state.KindReconcile {
+		defer r.env.State.ClearSeen(context.WithoutCancel(ctx), r.id)
+		if err := r.reconcileMissing(ctx, drain); err != nil {
+			return err
+		}
+	}
 	if r.opts.Kind == state.KindRun || r.opts.Kind == state.KindRetry {
 		for _, s := range streams {
 			if err := r.retryOpenErrors(ctx, drain, s); err != nil {
@@ -317,6 +348,12 @@ func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
 		errText = runErr.Error()
 	}
 	// The run row is closed even when ctx is cancelled.
+	if r.examples != nil {
+		details, _ := json.Marshal(map[string]any{"examples": r.examples})
+		if err := r.env.State.SetRunDetails(context.WithoutCancel(ctx), r.id, details); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
 	if err := r.env.State.FinishRun(context.WithoutCancel(ctx), r.id, status, counts, errText); err != nil {
 		runErr = errors.Join(runErr, err)
 	}

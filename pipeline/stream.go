@@ -59,7 +59,7 @@ type record struct {
 	relation   *load.Relation
 	hash       transform.Hash
 	needs      []string        // external ids of customers that must be accepted first
-	delta      json.RawMessage // what the next send needs to express removals
+	delta      json.RawMessage // kept in sent_records: a customer's lists (for removals), a relation whole (to disable it)
 }
 
 // streams returns the job's streams, customers first.
@@ -108,7 +108,13 @@ func (r *run) streams() []*stream {
 					if err != nil {
 						return record{}, err
 					}
-					return record{key: row.Pos.Key, externalID: rel.RelationExternalID, relation: &rel, hash: h,
+					// What a reconcile needs to disable the relation if
+					// it disappears: the relation itself.
+					delta, err := json.Marshal(&rel)
+					if err != nil {
+						return record{}, err
+					}
+					return record{key: row.Pos.Key, externalID: rel.RelationExternalID, relation: &rel, hash: h, delta: delta,
 						needs: []string{rel.ParentCustomerExternalID, rel.ChildCustomerExternalID}}, nil
 				}, nil
 			},
@@ -179,7 +185,7 @@ func (r *run) riskScan(ctx context.Context, s *stream, w extract.Window) (bool, 
 	case configs.RiskScanOff:
 		return true, nil
 	}
-	if r.opts.Kind == state.KindBackfill {
+	if r.opts.Kind == state.KindBackfill || r.opts.Kind == state.KindReconcile {
 		return true, nil
 	}
 	if r.opts.Kind == state.KindRetry {

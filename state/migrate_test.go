@@ -53,7 +53,7 @@ func TestMigrateTwice(t *testing.T) {
 	if err := db.Select(&tables, `SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, state.DefaultSchema); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"record_errors", "runs", "schedule_slots", "schema_version", "sent_records", "watermarks"}; !slices.Equal(tables, want) {
+	if want := []string{"reconcile_seen", "record_errors", "record_history", "run_chunks", "runs", "schedule_slots", "schema_version", "sent_records", "watermarks"}; !slices.Equal(tables, want) {
 		t.Fatalf("tables in %s: %v, want %v", state.DefaultSchema, tables, want)
 	}
 }

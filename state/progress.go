@@ -18,18 +18,15 @@ import (
 // microsecond. The error wraps [ErrRunClosed] when the run is no longer
 // running, and [sql.ErrNoRows] when there is no such run.
 func (s *Store) SetRunProgress(ctx context.Context, runID int64, w Watermark, c Counts) error {
-	res, err := s.db.ExecContext(ctx, s.q.setRunProgress, runID, w.UpdatedAt.Truncate(time.Microsecond), w.Key,
-		c.Extracted, c.Sent, c.Added, c.Skipped, c.Invalid, c.Rejected, c.Warnings, c.Retried, c.Resolved)
+	res, err := s.db.ExecContext(ctx, s.q.setRunProgress, c.args(runID, w.UpdatedAt.Truncate(time.Microsecond), w.Key)...)
 	if err := s.updatedRun(ctx, runID, res, err); err != nil {
 		return fmt.Errorf("state: set progress: %w", err)
 	}
 	return nil
 }
 
-const setRunProgress = `UPDATE {s}.runs SET
-	watermark_updated_at = $2, watermark_key = $3,
-	extracted = $4, sent = $5, added = $6, skipped = $7, invalid = $8, rejected = $9, warnings = $10,
-	retried = $11, resolved = $12
+var setRunProgress = `UPDATE {s}.runs SET watermark_updated_at = $2, watermark_key = $3,
+	` + setCounts(4) + `
 WHERE id = $1 AND status = 'running'`
 
 // LastInterruptedBackfill returns the newest backfill of job that ended

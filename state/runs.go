@@ -3,8 +3,10 @@ package state
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -43,19 +45,49 @@ type Counts struct {
 	Warnings  int64 // warnings the API returned
 	Retried   int64 // rows re-read to retry the open errors of earlier runs
 	Resolved  int64 // open errors of earlier runs that this run resolved
+	New       int64 // records sent (or, in a dry run, to send) that the API never accepted before
+	Changed   int64 // records sent (or to send) whose content changed since the API last accepted it
+	Missing   int64 // records the API accepted that the source no longer has (reconcile)
+	Disabled  int64 // of the missing, those sent with disabled: true (reconcile)
+}
+
+// countColumns names the columns of runs that hold a run's Counts, in the
+// order of [Counts.fields].
+const countColumns = `extracted, sent, added, skipped, invalid, rejected, warnings, retried, resolved,
+	new_records, changed_records, missing, disabled`
+
+// fields returns pointers to c's fields, in the order of countColumns.
+func (c *Counts) fields() []*int64 {
+	return []*int64{&c.Extracted, &c.Sent, &c.Added, &c.Skipped, &c.Invalid, &c.Rejected, &c.Warnings, &c.Retried, &c.Resolved,
+		&c.New, &c.Changed, &c.Missing, &c.Disabled}
+}
+
+// args returns the leading arguments followed by c's fields, in the order
+// of countColumns, for a statement that sets them.
+func (c Counts) args(leading ...any) []any {
+	for _, f := range c.fields() {
+		leading = append(leading, *f)
+	}
+	return leading
+}
+
+// setCounts returns the SET clause assigning countColumns from the
+// parameters starting at $first.
+func setCounts(first int) string {
+	n := len((&Counts{}).fields())
+	params := make([]string, n)
+	for i := range params {
+		params[i] = fmt.Sprintf("$%d", first+i)
+	}
+	return "(" + countColumns + ") = (" + strings.Join(params, ", ") + ")"
 }
 
 // Add adds d to c, field by field.
 func (c *Counts) Add(d Counts) {
-	c.Extracted += d.Extracted
-	c.Sent += d.Sent
-	c.Added += d.Added
-	c.Skipped += d.Skipped
-	c.Invalid += d.Invalid
-	c.Rejected += d.Rejected
-	c.Warnings += d.Warnings
-	c.Retried += d.Retried
-	c.Resolved += d.Resolved
+	df := d.fields()
+	for i, f := range c.fields() {
+		*f += *df[i]
+	}
 }
 
 // A Run is one run of a job, as recorded in the runs table.
@@ -84,6 +116,11 @@ type Run struct {
 	// A backfill records its progress here instead of moving the job's
 	// watermark.
 	Progress *Watermark
+	// DryRun is true for a run that only found what it would send.
+	DryRun bool
+	// Details holds what a run found beyond its counts, as JSON: a
+	// reconcile's examples of each class of record. Nil for none.
+	Details json.RawMessage
 }
 
 // StartRun records a new run with status running and returns its ID. It
@@ -109,7 +146,7 @@ func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 	}
 	err := s.db.QueryRowContext(ctx, s.q.startRun, r.Job, r.Kind, StatusRunning,
 		r.WindowFrom, r.WindowFromKey, r.WindowTo, r.DisableRiskScan,
-		r.BackfillFrom, r.BackfillUntil, resumeOf, progressAt, progressKey).Scan(&id)
+		r.BackfillFrom, r.BackfillUntil, resumeOf, progressAt, progressKey, r.DryRun).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("state: start %s run of job %q: %w", r.Kind, r.Job, err)
 	}
@@ -117,8 +154,8 @@ func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 }
 
 const startRun = `INSERT INTO {s}.runs (job, kind, status, window_from, window_from_key, window_to, disable_risk_scan,
-	backfill_from, backfill_until, resume_of, watermark_updated_at, watermark_key)
-VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12)
+	backfill_from, backfill_until, resume_of, watermark_updated_at, watermark_key, dry_run)
+VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING id`
 
 // A Checkpoint is the progress of a running run: its counts so far and,
@@ -156,9 +193,7 @@ func (s *Store) Checkpoint(ctx context.Context, c Checkpoint) (err error) {
 			tx.Rollback()
 		}
 	}()
-	k := c.Counts
-	res, err := tx.ExecContext(ctx, s.q.checkpointRun, c.RunID, c.Job,
-		k.Extracted, k.Sent, k.Added, k.Skipped, k.Invalid, k.Rejected, k.Warnings, k.Retried, k.Resolved)
+	res, err := tx.ExecContext(ctx, s.q.checkpointRun, c.Counts.args(c.RunID, c.Job)...)
 	if err := s.updatedRun(ctx, c.RunID, res, err); err != nil {
 		return fmt.Errorf("state: checkpoint: %w", err)
 	}
@@ -174,9 +209,7 @@ func (s *Store) Checkpoint(ctx context.Context, c Checkpoint) (err error) {
 	return nil
 }
 
-const checkpointRun = `UPDATE {s}.runs SET
-	extracted = $3, sent = $4, added = $5, skipped = $6, invalid = $7, rejected = $8, warnings = $9,
-	retried = $10, resolved = $11
+var checkpointRun = `UPDATE {s}.runs SET ` + setCounts(3) + `
 WHERE id = $1 AND job = $2 AND status = 'running'`
 
 // FinishRun closes a running run: it sets its status (any but
@@ -187,19 +220,15 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status string, c Counts
 	if status == StatusRunning {
 		return fmt.Errorf("state: finish run %d: status %q does not close a run", id, status)
 	}
-	res, err := s.db.ExecContext(ctx, s.q.finishRun, id, status,
-		c.Extracted, c.Sent, c.Added, c.Skipped, c.Invalid, c.Rejected, c.Warnings, c.Retried, c.Resolved, errText)
+	res, err := s.db.ExecContext(ctx, s.q.finishRun, c.args(id, status, errText)...)
 	if err := s.updatedRun(ctx, id, res, err); err != nil {
 		return fmt.Errorf("state: finish run as %s: %w", status, err)
 	}
 	return nil
 }
 
-const finishRun = `UPDATE {s}.runs SET
-	status = $2, finished_at = now(),
-	extracted = $3, sent = $4, added = $5, skipped = $6, invalid = $7, rejected = $8, warnings = $9,
-	retried = $10, resolved = $11,
-	error = NULLIF($12, '')
+var finishRun = `UPDATE {s}.runs SET status = $2, finished_at = now(), error = NULLIF($3, ''),
+	` + setCounts(4) + `
 WHERE id = $1 AND status = 'running'`
 
 // updatedRun turns the result of an UPDATE of one running run into an
@@ -307,8 +336,8 @@ func (s *Store) Runs(ctx context.Context, job string, limit int) ([]Run, error) 
 }
 
 const runColumns = `id, job, kind, status, started_at, finished_at, window_from, coalesce(window_from_key, ''), window_to,
-	extracted, sent, added, skipped, invalid, rejected, warnings, disable_risk_scan, coalesce(error, ''),
-	retried, resolved, backfill_from, backfill_until, coalesce(resume_of, 0), watermark_updated_at, watermark_key`
+	disable_risk_scan, coalesce(error, ''), backfill_from, backfill_until, coalesce(resume_of, 0), watermark_updated_at, watermark_key,
+	dry_run, coalesce(details, 'null'), ` + countColumns
 
 // scanRun reads a row of runColumns.
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
@@ -316,12 +345,20 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 		r           Run
 		progressAt  *time.Time
 		progressKey sql.NullString
+		details     []byte
 	)
-	err := row.Scan(&r.ID, &r.Job, &r.Kind, &r.Status, &r.StartedAt, &r.FinishedAt, &r.WindowFrom, &r.WindowFromKey, &r.WindowTo,
-		&r.Extracted, &r.Sent, &r.Added, &r.Skipped, &r.Invalid, &r.Rejected, &r.Warnings, &r.DisableRiskScan, &r.Error,
-		&r.Retried, &r.Resolved, &r.BackfillFrom, &r.BackfillUntil, &r.ResumeOf, &progressAt, &progressKey)
+	dest := []any{&r.ID, &r.Job, &r.Kind, &r.Status, &r.StartedAt, &r.FinishedAt, &r.WindowFrom, &r.WindowFromKey, &r.WindowTo,
+		&r.DisableRiskScan, &r.Error, &r.BackfillFrom, &r.BackfillUntil, &r.ResumeOf, &progressAt, &progressKey,
+		&r.DryRun, &details}
+	for _, f := range r.Counts.fields() {
+		dest = append(dest, f)
+	}
+	err := row.Scan(dest...)
 	if err != nil {
 		return Run{}, err
+	}
+	if string(details) != "null" {
+		r.Details = details
 	}
 	if progressAt != nil && progressKey.Valid {
 		r.Progress = &Watermark{UpdatedAt: *progressAt, Key: progressKey.String}

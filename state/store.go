@@ -87,6 +87,8 @@ type queries struct {
 	openErrors, stuckErrors               string
 
 	sent, upsertSent, resolveAccepted, resolve string
+
+	markSeen, countMissing, missing, forget, clearSeen, setRunDetails string
 }
 
 // newQueries builds the Store's SQL once, replacing "{s}" with the quoted
@@ -131,5 +133,12 @@ func newQueries(schema string) queries {
 		upsertSent:      s(upsertSent),
 		resolveAccepted: s(resolveAccepted),
 		resolve:         s(resolve),
+
+		markSeen:      s(markSeen),
+		countMissing:  s(countMissing),
+		missing:       s(missing),
+		forget:        s(forget),
+		clearSeen:     s(`DELETE FROM {s}.reconcile_seen WHERE run_id = $1`),
+		setRunDetails: s(`UPDATE {s}.runs SET details = $2 WHERE id = $1`),
 	}
 }

@@ -90,3 +90,33 @@ func TestHashRelation(t *testing.T) {
 		t.Errorf("hashes %v %v %v", ha, hb, hc)
 	}
 }
+
+// FuzzRelationsMap feeds hostile values to every relation column: Map never
+// panics, and every failure is a *FieldError naming a field and a code.
+func FuzzRelationsMap(f *testing.F) {
+	f.Add("L-1", "F-1", "P-1", "director", int64(1), true, `{"share_pct": 30}`)
+	f.Add("", " ", "\xff", "", int64(-3), false, `[`)
+	cols := extract.Columns{"relation_external_id", "parent_customer_external_id", "child_customer_external_id", "relation_type", "disabled", "fields"}
+	m, err := NewRelations(cols, RelationOptions{Types: map[string]int64{"director": 1}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, id, parent, child, kind string, n int64, b bool, fields string) {
+		for _, typ := range []any{kind, n, nil} {
+			r, err := m.Map(extract.Row{Columns: cols, Values: []any{id, parent, child, typ, b, json.RawMessage(fields)}})
+			if err != nil {
+				var fe *FieldError
+				if !errors.As(err, &fe) || fe.Field == "" || fe.Code == "" {
+					t.Fatalf("Map error %v is not a well-formed *FieldError", err)
+				}
+				continue
+			}
+			if r.RelationExternalID == "" || r.ParentCustomerExternalID == "" || r.RelationType < 1 || r.ParentCustomerExternalID == r.ChildCustomerExternalID {
+				t.Fatalf("Map accepted %+v", r)
+			}
+			if _, err := HashRelation(&r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -13,6 +13,10 @@
 //	run       run one job once (or --verify it, or check it --offline)
 //	backfill  re-send a range of a job's rows, without moving its watermark
 //	retry     retry the rows of a job's open record errors
+//	serve     run the jobs on their schedules; serve /metrics, /healthz, /readyz
+//	reconcile compare a job's whole query with what the API accepted
+//	report    report runs, one run, record errors or one customer; --html for auditors
+//	prune     delete the record history of runs older than history_days
 //	sandbox   serve a local stand-in of the Algoreg API
 //	demo      set up the example database and sandbox, and run the example job
 //
@@ -71,7 +75,7 @@ type app struct {
 	configPath     string
 }
 
-var commands = []*command{migrateCmd, runCmd, backfillCmd, retryCmd, sandboxCmd, demoCmd}
+var commands = []*command{migrateCmd, runCmd, backfillCmd, retryCmd, serveCmd, reconcileCmd, reportCmd, pruneCmd, sandboxCmd, demoCmd}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

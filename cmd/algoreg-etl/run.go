@@ -140,9 +140,16 @@ func (a *app) runPipeline(ctx context.Context, fs *flag.FlagSet, args []string, 
 	if err := env.State.CheckVersion(ctx); err != nil {
 		return a.fail(err, exitFailed)
 	}
+	a.showProgress(env, &opts)
+	start := time.Now()
 	res, err := pipeline.Run(ctx, env, job, opts)
 	if res != nil {
-		a.printResult(res)
+		printSummary(a.stdout, res, time.Since(start))
+		if res.Kind == state.KindReconcile {
+			if run, err := env.State.Run(ctx, res.RunID); err == nil {
+				a.printReconcile(res, run)
+			}
+		}
 	}
 	code = exitCode(res, err)
 	if err != nil {
@@ -166,11 +173,7 @@ func exitCode(res *pipeline.Result, err error) int {
 	return exitOK
 }
 
-func (a *app) printResult(res *pipeline.Result) {
-	c := res.Counts
-	fmt.Fprintf(a.stdout, "%s %d %s: extracted %d, retried %d, sent %d (added %d), skipped %d, invalid %d, rejected %d, warnings %d, resolved %d; disable_risk_scan %v; watermark %v\n",
-		res.Kind, res.RunID, res.Status, c.Extracted, c.Retried, c.Sent, c.Added, c.Skipped, c.Invalid, c.Rejected, c.Warnings, c.Resolved, res.DisableRiskScan, res.Watermark)
-}
+func (a *app) printResult(res *pipeline.Result) { printSummary(a.stdout, res, 0) }
 
 // loadConfig loads the config named by --config. On failure it reports the
 // error and returns the exit code.

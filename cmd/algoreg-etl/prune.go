@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/algoreg/algoreg-etl/state"
+)
+
+var pruneFlags struct {
+	job, olderThan string
+	dryRun         bool
+	batch          int
+}
+
+var pruneCmd = &command{
+	name: "prune",
+	summary: "Delete the audit trail of old runs: their record history, chunk timings, warnings and\n" +
+		"resolved errors, older than each job's history_days (or --older-than). Run rows, open errors\n" +
+		"and what the API last accepted are kept. Deletes in small batches; safe while jobs run.",
+	usage:   "[flags]",
+	example: "algoreg-etl prune --config /etc/algoreg-etl/config.yaml\nalgoreg-etl prune --job customers --older-than 90d --dry-run",
+	flags: func(fs *flag.FlagSet) {
+		fs.StringVar(&pruneFlags.job, "job", "", "only this job (default: every job of the config)")
+		fs.StringVar(&pruneFlags.olderThan, "older-than", "", "prune runs older than this (90d, 2160h) instead of each job's history_days")
+		fs.BoolVar(&pruneFlags.dryRun, "dry-run", false, "count what would be deleted, delete nothing")
+		fs.IntVar(&pruneFlags.batch, "batch", state.DefaultPruneBatch, "rows deleted per statement")
+	},
+	run: prune,
+}
+
+func prune(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
+	if len(args) != 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	f := pruneFlags
+	var override time.Duration
+	if f.olderThan != "" {
+		var err error
+		if override, err = parseAge(f.olderThan); err != nil {
+			return a.fail(fmt.Errorf("--older-than %w", err), exitUsage)
+		}
+	}
+	if f.batch <= 0 {
+		return a.fail(errors.New("--batch must be 1 or more"), exitUsage)
+	}
+	cfg, code := a.loadConfig()
+	if cfg == nil {
+		return code
+	}
+	// The jobs and how long each keeps its history. A job no longer in the
+	// config can be pruned by name with --older-than.
+	type target struct {
+		name string
+		keep time.Duration // 0: forever
+	}
+	var targets []target
+	for _, j := range cfg.Jobs {
+		if f.job == "" || f.job == j.Name {
+			targets = append(targets, target{j.Name, time.Duration(j.HistoryDays) * 24 * time.Hour})
+		}
+	}
+	if f.job != "" && len(targets) == 0 {
+		if override == 0 {
+			_, err := cfg.Job(f.job)
+			return a.fail(fmt.Errorf("%w; to prune the runs of a job no longer configured, give --older-than", err), exitUsage)
+		}
+		targets = append(targets, target{name: f.job})
+	}
+
+	st, err := state.Open(ctx, cfg.State.DSN.Reveal(), cfg.State.Schema)
+	if err != nil {
+		return a.fail(err, exitFailed)
+	}
+	defer st.Close()
+	if err := st.CheckVersion(ctx); err != nil {
+		return a.fail(err, exitFailed)
+	}
+	verb := "pruned"
+	if f.dryRun {
+		verb = "would prune"
+	}
+	now := time.Now()
+	for _, t := range targets {
+		keep := t.keep
+		if override > 0 {
+			keep = override
+		}
+		if keep == 0 {
+			fmt.Fprintf(a.stdout, "job %s: history_days is 0, history kept forever\n", t.name)
+			continue
+		}
+		before := now.Add(-keep)
+		res, err := st.Prune(ctx, state.PruneOptions{Job: t.name, Before: before, Batch: f.batch, DryRun: f.dryRun})
+		if err != nil {
+			return a.fail(err, exitFailed)
+		}
+		fmt.Fprintf(a.stdout, "job %s: %s runs started before %s: %d runs' history (%d records, %d chunks), %d warnings and resolved errors\n",
+			t.name, verb, before.UTC().Format(time.RFC3339), res.Runs, res.History, res.Chunks, res.Errors)
+	}
+	return exitOK
+}

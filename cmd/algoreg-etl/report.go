@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/algoreg/algoreg-etl/state"
+)
+
+var reportFlags struct {
+	job, since, format, html string
+	open, showPII            bool
+	limit                    int
+}
+
+var reportCmd = &command{
+	name: "report",
+	summary: "Report what was sent, when, and with what result, from the state tables: the runs, one\n" +
+		"run, the record errors, or one customer; --html writes a self-contained page for auditors.\n" +
+		"Names and values from records are shown only with --show-pii.",
+	usage: "[flags] runs | run ID | errors | customer EXTERNAL_ID\n       algoreg-etl report [flags] --html FILE",
+	example: "algoreg-etl report runs --since 7d\n" +
+		"algoreg-etl report run 42 --format json\n" +
+		"algoreg-etl report errors --open --format csv\n" +
+		"algoreg-etl report customer C-0001\n" +
+		"algoreg-etl report --html audit.html --since 30d",
+	flags: func(fs *flag.FlagSet) {
+		fs.StringVar(&reportFlags.job, "job", "", "only this job's runs and errors")
+		fs.StringVar(&reportFlags.since, "since", "", "only what happened since: a number of days (7d), a duration (12h) or a date (2025-01-01); default 7d for runs, 30d for --html")
+		fs.StringVar(&reportFlags.format, "format", formatTable, "output: table, csv or json")
+		fs.StringVar(&reportFlags.html, "html", "", "write a self-contained HTML report (runs, error breakdown, daily volumes) to this file")
+		fs.BoolVar(&reportFlags.open, "open", false, "errors: only the open ones")
+		fs.BoolVar(&reportFlags.showPII, "show-pii", false, "show names and the values in error messages (personal data)")
+		fs.IntVar(&reportFlags.limit, "limit", 1000, "at most this many lines (0: no limit)")
+	},
+	run: report,
+}
+
+// Defaults of --since.
+const (
+	defaultRunsSince = 7 * 24 * time.Hour
+	defaultHTMLSince = 30 * 24 * time.Hour
+)
+
+// Numbers of a run's report.
+const (
+	runExamples      = 3 // examples per error group
+	runSlowestChunks = 5
+)
+
+func report(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
+	// Flags may follow the sub-report and its argument too.
+	args, err := interleaved(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	f := reportFlags
+	switch f.format {
+	case formatTable, formatCSV, formatJSON:
+	default:
+		return a.fail(fmt.Errorf("--format %q: want table, csv or json", f.format), exitUsage)
+	}
+	now := time.Now()
+	var since time.Time
+	if f.since != "" {
+		if since, err = parseSince(f.since, now); err != nil {
+			return a.fail(err, exitUsage)
+		}
+	}
+	var sub string
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	want := map[string]int{"runs": 1, "run": 2, "errors": 1, "customer": 2}
+	switch n, ok := want[sub]; {
+	case f.html != "" && sub != "":
+		return a.fail(errors.New("report: --html writes the overview page; give no sub-report with it"), exitUsage)
+	case f.html == "" && (!ok || len(args) != n):
+		fs.Usage()
+		return exitUsage
+	}
+	var runID int64
+	if sub == "run" {
+		if runID, err = strconv.ParseInt(args[1], 10, 64); err != nil || runID <= 0 {
+			return a.fail(fmt.Errorf("report run %q: want a run id, a positive number", args[1]), exitUsage)
+		}
+	}
+
+	cfg, code := a.loadConfig()
+	if cfg == nil {
+		return code
+	}
+	st, err := state.Open(ctx, cfg.State.DSN.Reveal(), cfg.State.Schema)
+	if err != nil {
+		return a.fail(err, exitFailed)
+	}
+	defer st.Close()
+	if err := st.CheckVersion(ctx); err != nil {
+		return a.fail(err, exitFailed)
+	}
+	r := &reporter{st: st, pii: f.showPII}
+
+	var sections []*section
+	switch {
+	case f.html != "":
+		if since.IsZero() {
+			since = now.Add(-defaultHTMLSince)
+		}
+		err = a.writeHTML(ctx, st, cfg, f.html, f.job, since, now)
+		if err == nil {
+			fmt.Fprintf(a.stdout, "wrote %s\n", f.html)
+		}
+	case sub == "runs":
+		if since.IsZero() {
+			since = now.Add(-defaultRunsSince)
+		}
+		sections, err = r.runs(ctx, state.RunFilter{Job: f.job, Since: since, Limit: f.limit})
+	case sub == "run":
+		sections, err = r.run(ctx, runID)
+	case sub == "errors":
+		sections, err = r.errors(ctx, state.ErrorFilter{Job: f.job, Open: f.open, Since: since, Limit: f.limit})
+	case sub == "customer":
+		sections, err = r.customer(ctx, args[1])
+	}
+	if err != nil {
+		return a.fail(err, exitFailed)
+	}
+	if len(sections) > 0 {
+		if err := writeReport(a.stdout, f.format, sections...); err != nil {
+			return a.fail(err, exitFailed)
+		}
+	}
+	return exitOK
+}
+
+// interleaved parses the flags that follow the positional arguments in
+// args and returns those arguments: the flag package stops at the first
+// one. Arguments after "--" are all positional.
+func interleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for len(args) > 0 {
+		pos = append(pos, args[0])
+		rest := args[1:]
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if used := len(rest) - len(args); used > 0 && rest[used-1] == "--" {
+			return append(pos, args...), nil
+		}
+	}
+	return pos, nil
+}
+
+// parseSince reads --since: a number of days ("7d"), a Go duration
+// ("12h"), both counted back from now, or a date or RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := parseAge(s); err == nil {
+		return now.Add(-d), nil
+	}
+	if t, err := parseTime("--since", s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want a number of days (7d), a duration (12h), or a date (2025-01-01)", s)
+}
+
+// parseAge reads an age: a whole number of days ("90d") or a Go duration
+// ("2160h"), more than 0.
+func parseAge(s string) (time.Duration, error) {
+	var d time.Duration
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil {
+			return 0, fmt.Errorf("%q: want a whole number of days such as 90d, or a duration such as 12h", s)
+		}
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q: want a whole number of days such as 90d, or a duration such as 12h", s)
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q: must be more than 0", s)
+	}
+	return d, nil
+}
+
+// A reporter turns the state's reports into sections, hiding personal
+// data unless pii is set.
+type reporter struct {
+	st  *state.Store
+	pii bool
+}
+
+// quoted finds the values that messages quote: "2999-01-01" in
+// date_of_birth "2999-01-01": date in the future.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// text returns a message or error text, its quoted values hidden unless
+// personal data is shown: they are values of a person's record.
+func (r *reporter) text(s string) string {
+	if r.pii {
+		return s
+	}
+	return quoted.ReplaceAllString(s, `"…"`)
+}
+
+var runColumns = []string{"run_id", "job", "kind", "status", "started_at", "duration", "window_from", "window_to",
+	"extracted", "retried", "sent", "added", "updated", "skipped", "invalid", "rejected", "warnings", "resolved",
+	"open_errors", "disable_risk_scan", "calls", "error"}
+
+func (r *reporter) runRow(s *section, run state.RunSummary) {
+	var dur any = run.Duration
+	if run.FinishedAt == nil {
+		dur = nil
+	}
+	s.add(run.ID, run.Job, run.Kind, run.Status, run.StartedAt, dur, run.WindowFrom, run.WindowTo,
+		run.Extracted, run.Retried, run.Sent, run.Added, run.Updated, run.Skipped, run.Invalid, run.Rejected, run.Warnings, run.Resolved,
+		run.OpenErrors, run.DisableRiskScan, run.Calls, r.text(run.Error))
+}
+
+func (r *reporter) runs(ctx context.Context, f state.RunFilter) ([]*section, error) {
+	runs, err := r.st.RunSummaries(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	s := &section{name: "runs", cols: runColumns}
+	for _, run := range runs {
+		r.runRow(s, run)
+	}
+	return []*section{s}, nil
+}
+
+func (r *reporter) run(ctx context.Context, id int64) ([]*section, error) {
+	rep, err := r.st.RunReport(ctx, id, runExamples, runSlowestChunks)
+	if err != nil {
+		return nil, err
+	}
+	run := &section{name: "run", cols: runColumns}
+	r.runRow(run, rep.Run)
+	errs := &section{name: "errors_by_code", cols: []string{"stream", "stage", "severity", "code", "errors", "open", "examples"}}
+	for _, g := range rep.Errors {
+		var ex []string
+		for _, e := range g.Examples {
+			id := e.ExternalID
+			if id == "" {
+				id = "key " + e.SourceKey
+			}
+			ex = append(ex, fmt.Sprintf("%s: %s", id, r.text(e.Message)))
+		}
+		errs.add(g.Stream, g.Stage, g.Severity, g.Code, g.Errors, g.Open, ex)
+	}
+	chunks := &section{name: "slowest_chunks", cols: []string{"stream", "phase", "chunk", "records", "added", "updated", "errors",
+		"warnings", "calls", "retries", "started_at", "duration"}}
+	for _, c := range rep.SlowestChunks {
+		phase := "window"
+		if c.Retry {
+			phase = "retry"
+		}
+		chunks.add(c.Stream, phase, c.Chunk, c.Records, c.Added, c.Updated, c.Errors, c.Warned, c.Calls, c.Retries, c.StartedAt, c.Duration)
+	}
+	return []*section{run, errs, chunks}, nil
+}
+
+func (r *reporter) errors(ctx context.Context, f state.ErrorFilter) ([]*section, error) {
+	lines, err := r.st.ErrorLines(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	s := &section{name: "errors", cols: []string{"job", "stream", "source_key", "external_id", "stage", "severity", "code", "field",
+		"reason", "attempts", "first_seen", "last_seen", "open", "resolved_at", "resolved_by_run", "last_run"}}
+	for _, l := range lines {
+		var resolvedBy any
+		if l.ResolvedRunID != 0 {
+			resolvedBy = l.ResolvedRunID
+		}
+		s.add(l.Job, l.Stream, l.SourceKey, l.ExternalID, l.Stage, l.Severity, l.Code, l.Field, r.text(l.Message),
+			l.Attempts, l.FirstSeen, l.LastSeen, l.Open, l.ResolvedAt, resolvedBy, l.LastRunID)
+	}
+	return []*section{s}, nil
+}
+
+func (r *reporter) customer(ctx context.Context, externalID string) ([]*section, error) {
+	rep, err := r.st.CustomerReport(ctx, externalID)
+	if err != nil {
+		return nil, err
+	}
+	sync := &section{name: "last_sync", cols: []string{"job", "customer_id", "last_accepted_at", "last_accepted_run", "last_sent_at",
+		"last_sent_run", "last_outcome", "last_disable_risk_scan", "open_errors", "hash"}}
+	for _, s := range rep.Sync {
+		sync.add(s.Job, s.CustomerID, s.LastAcceptedAt, s.LastAcceptedRunID, s.LastSentAt, s.LastSentRunID, s.LastOutcome,
+			s.LastDisableRiskScan, s.OpenErrors, s.Hash)
+	}
+	cols := []string{"run_id", "job", "kind", "run_status", "at", "outcome", "warnings", "customer_id", "disable_risk_scan", "problems", "hash"}
+	if r.pii {
+		cols = append(cols, "name", "payload")
+	}
+	history := &section{name: "history", cols: cols}
+	for _, e := range rep.Events {
+		history.add(r.eventRow(e)...)
+	}
+	rcols := []string{"run_id", "job", "kind", "at", "relation_external_id", "parent_external_id", "child_external_id", "outcome",
+		"warnings", "disable_risk_scan", "hash"}
+	relations := &section{name: "relations", cols: rcols}
+	for _, e := range rep.Relations {
+		relations.add(e.RunID, e.Job, e.Kind, e.At, e.RelationExternalID, e.ParentExternalID, e.ChildExternalID, e.Outcome,
+			e.Warnings, e.DisableRiskScan, e.Hash)
+	}
+	return []*section{sync, history, relations}, nil
+}
+
+// eventRow returns the values of a customer's event.
+func (r *reporter) eventRow(e state.CustomerEvent) []any {
+	var problems []string
+	for _, p := range e.Problems {
+		s := p.Severity + " " + p.Code
+		if p.Field != "" {
+			s += " (" + p.Field + ")"
+		}
+		s += ": " + r.text(p.Message)
+		if p.Open {
+			s += " [open]"
+		}
+		problems = append(problems, s)
+	}
+	row := []any{e.RunID, e.Job, e.Kind, e.RunStatus, e.At, e.Outcome, e.Warnings, e.CustomerID, e.DisableRiskScan, problems, e.Hash}
+	if r.pii {
+		var payload any // nil: none
+		if e.Payload != nil {
+			payload = e.Payload
+		}
+		row = append(row, nameOf(e.Payload), payload)
+	}
+	return row
+}
+
+// nameOf returns the name a customer's payload holds: its company name, or
+// its first, middle and last names; "" for none.
+func nameOf(payload json.RawMessage) string {
+	var c struct {
+		FirstName   string `json:"first_name"`
+		MiddleName  string `json:"middle_name"`
+		LastName    string `json:"last_name"`
+		CompanyName string `json:"company_name"`
+	}
+	if payload == nil || json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	if c.CompanyName != "" {
+		return c.CompanyName
+	}
+	return strings.Join(strings.Fields(c.FirstName+" "+c.MiddleName+" "+c.LastName), " ")
+}

@@ -1,0 +1,213 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// A Slot is one activation of a job's schedule that a process claimed, as
+// recorded in the schedule_slots table. A slot can be claimed once, whatever
+// the number of processes scheduling the job and however far apart their
+// clocks are.
+type Slot struct {
+	Job       string
+	Slot      time.Time // the instant the schedule fired for, in UTC
+	RunID     int64     // the run started for the slot; 0 until it has started
+	ClaimedBy string    // the process that claimed it
+	ClaimedAt time.Time
+}
+
+// slotSQL returns query with "{s}" replaced by the Store's quoted schema.
+func (s *Store) slotSQL(query string) string {
+	return strings.ReplaceAll(query, "{s}", pq.QuoteIdentifier(s.schema))
+}
+
+// ClaimSlot claims job's slot for the process named by by. It reports false,
+// and changes nothing, when the slot was claimed before, by this process or
+// any other: only the claimer runs the slot. The slot is stored to the
+// microsecond.
+func (s *Store) ClaimSlot(ctx context.Context, job string, slot time.Time, by string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.slotSQL(`INSERT INTO {s}.schedule_slots (job, slot, claimed_by)
+VALUES ($1, $2, $3) ON CONFLICT (job, slot) DO NOTHING`), job, slot.Truncate(time.Microsecond), by)
+	if err != nil {
+		return false, fmt.Errorf("state: claim slot %s of job %s: %w", slot.UTC().Format(time.RFC3339Nano), job, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("state: claim slot %s of job %s: %w", slot.UTC().Format(time.RFC3339Nano), job, err)
+	}
+	return n == 1, nil
+}
+
+// SetSlotRun records the run started for a claimed slot. The error wraps
+// [sql.ErrNoRows] when the slot was not claimed.
+func (s *Store) SetSlotRun(ctx context.Context, job string, slot time.Time, runID int64) error {
+	res, err := s.db.ExecContext(ctx, s.slotSQL(`UPDATE {s}.schedule_slots SET run_id = $3 WHERE job = $1 AND slot = $2`),
+		job, slot.Truncate(time.Microsecond), runID)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && n == 0 {
+			err = sql.ErrNoRows
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("state: run %d of slot %s of job %s: %w", runID, slot.UTC().Format(time.RFC3339Nano), job, err)
+	}
+	return nil
+}
+
+// Slots returns up to limit claimed slots of job, newest first; job ""
+// means every job, and limit <= 0 means no limit.
+func (s *Store) Slots(ctx context.Context, job string, limit int) ([]Slot, error) {
+	rows, err := s.db.QueryContext(ctx, s.slotSQL(`SELECT job, slot, coalesce(run_id, 0), coalesce(claimed_by, ''), claimed_at
+FROM {s}.schedule_slots WHERE $1 = '' OR job = $1 ORDER BY slot DESC, job LIMIT NULLIF($2, 0)`), job, max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("state: slots of job %q: %w", job, err)
+	}
+	defer rows.Close()
+	var out []Slot
+	for rows.Next() {
+		var sl Slot
+		if err := rows.Scan(&sl.Job, &sl.Slot, &sl.RunID, &sl.ClaimedBy, &sl.ClaimedAt); err != nil {
+			return nil, fmt.Errorf("state: slots of job %q: %w", job, err)
+		}
+		sl.Slot, sl.ClaimedAt = sl.Slot.UTC(), sl.ClaimedAt.UTC()
+		out = append(out, sl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state: slots of job %q: %w", job, err)
+	}
+	return out, nil
+}
+
+// LastSuccess returns when job's last incremental run (kind run) that
+// finished succeeded or partial finished; ok is false when there is none.
+// Both statuses moved the watermark over the whole window: partial only
+// means some records are waiting in record_errors.
+func (s *Store) LastSuccess(ctx context.Context, job string) (at time.Time, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, s.slotSQL(`SELECT finished_at FROM {s}.runs
+WHERE job = $1 AND kind = 'run' AND status IN ('succeeded', 'partial')
+ORDER BY finished_at DESC LIMIT 1`), job).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("state: last successful run of job %s: %w", job, err)
+	}
+	return at.UTC(), true, nil
+}
+
+// leaderLockClass is the first key of the scheduler leader's lock; the
+// second is hashtext(schema), so that two state schemas in one database
+// elect their leaders independently. It differs from the job locks' class.
+const leaderLockClass = 0x616c6c64 // "alld"
+
+// leaderHeld tells whether the current session holds the leader lock.
+const leaderHeld = `SELECT EXISTS (SELECT 1 FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() AND objsubid = 2
+  AND classid = $1::int4::oid AND objid = hashtext($2::text)::oid)`
+
+// A LeaderLock is the scheduler leader's session-level advisory lock, held
+// on one connection taken out of the pool for as long as the process leads.
+// When that connection dies, the server releases the lock and another
+// process can take it: [LeaderLock.Check] then fails.
+type LeaderLock struct {
+	store *Store
+	pid   int
+
+	mu   sync.Mutex
+	conn *sql.Conn // nil once unlocked
+}
+
+// TryLeaderLock takes the scheduler leader's lock without waiting. When
+// another session holds it, the error wraps [ErrLocked].
+func (s *Store) TryLeaderLock(ctx context.Context) (*LeaderLock, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("state: scheduler leader lock: %w", err)
+	}
+	var ok bool
+	var pid int
+	err = conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2::text)), pg_backend_pid()`,
+		leaderLockClass, s.schema).Scan(&ok, &pid)
+	if err != nil {
+		discard(conn)
+		return nil, fmt.Errorf("state: scheduler leader lock: %w", err)
+	}
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("state: scheduler leader lock: %w", ErrLocked)
+	}
+	return &LeaderLock{store: s, pid: pid, conn: conn}, nil
+}
+
+// PID returns the PostgreSQL backend process of the lock's connection.
+func (l *LeaderLock) PID() int { return l.pid }
+
+// Check reports whether the lock is still held: its connection answers
+// within ctx and its session still holds the lock. Give ctx a short
+// deadline: a connection that does not answer counts as lost.
+func (l *LeaderLock) Check(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		return errors.New("state: scheduler leader lock: unlocked")
+	}
+	var held bool
+	err := l.conn.QueryRowContext(ctx, leaderHeld, leaderLockClass, l.store.schema).Scan(&held)
+	if err != nil {
+		return fmt.Errorf("state: scheduler leader lock (backend %d): %w", l.pid, err)
+	}
+	if !held {
+		return fmt.Errorf("state: scheduler leader lock (backend %d): no longer held", l.pid)
+	}
+	return nil
+}
+
+// Unlock releases the lock and returns its connection to the pool, or
+// closes a connection that fails. Calling Unlock again does nothing.
+func (l *LeaderLock) Unlock() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		return nil
+	}
+	conn := l.conn
+	l.conn = nil
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var released bool
+	err := conn.QueryRowContext(ctx, `SELECT pg_advisory_unlock($1, hashtext($2::text))`, leaderLockClass, l.store.schema).Scan(&released)
+	if err != nil || !released {
+		discard(conn)
+		if err != nil {
+			return fmt.Errorf("state: release scheduler leader lock: %w", err)
+		}
+		return errors.New("state: release scheduler leader lock: it was no longer held")
+	}
+	return conn.Close()
+}
+
+// LeaderPID returns the PostgreSQL backend process of the session that
+// holds the scheduler leader's lock; ok is false when no process leads.
+func (s *Store) LeaderPID(ctx context.Context) (pid int, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT pid FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND objsubid = 2
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND classid = $1::int4::oid AND objid = hashtext($2::text)::oid
+LIMIT 1`, leaderLockClass, s.schema).Scan(&pid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("state: scheduler leader: %w", err)
+	}
+	return pid, true, nil
+}
