@@ -98,15 +98,21 @@ type Scheduler struct {
 	wg      sync.WaitGroup // the leader loop and catch-ups
 }
 
-// scheduled is one job of a Scheduler.
+// scheduled is one schedule of a Scheduler: a job's nightly runs, or its
+// reconciles.
 type scheduled struct {
 	job   *configs.Job
+	kind  string // state.KindRun or state.KindReconcile
+	name  string // the job's name, with "/reconcile" for its reconciles: the key of its slots
+	expr  string // the cron expression
 	sched *Schedule
 	cron  gocron.Job
 }
 
-// NewScheduler returns a Scheduler of the jobs that have a schedule; it is
-// an error if none has. Call Start to start it.
+// NewScheduler returns a Scheduler of the jobs' schedules (nightly runs)
+// and reconcile_schedules (reconciles, whose slots and triggers are named
+// JOB/reconcile); it is an error if no job has either. Call Start to start
+// it.
 func NewScheduler(env *Env, jobs []*configs.Job, opts SchedulerOptions) (*Scheduler, error) {
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
@@ -125,18 +131,23 @@ func NewScheduler(env *Env, jobs []*configs.Job, opts SchedulerOptions) (*Schedu
 	s.leader = &elector{store: env.State, standBack: 3 * opts.LeaderCheck, changed: s.leaderChanged}
 	var drain time.Duration
 	for _, j := range jobs {
-		if j.Schedule == "" {
-			continue
+		for _, sc := range []*scheduled{
+			{job: j, kind: state.KindRun, name: j.Name, expr: j.Schedule},
+			{job: j, kind: state.KindReconcile, name: j.Name + "/reconcile", expr: j.ReconcileSchedule},
+		} {
+			if sc.expr == "" {
+				continue
+			}
+			var err error
+			if sc.sched, err = ParseSchedule(sc.expr, j.Timezone); err != nil {
+				return nil, fmt.Errorf("job %s: %w", sc.name, err)
+			}
+			s.jobs = append(s.jobs, sc)
+			drain = max(drain, j.DrainTimeout)
 		}
-		sched, err := ParseSchedule(j.Schedule, j.Timezone)
-		if err != nil {
-			return nil, fmt.Errorf("job %s: %w", j.Name, err)
-		}
-		s.jobs = append(s.jobs, &scheduled{job: j, sched: sched})
-		drain = max(drain, j.DrainTimeout)
 	}
 	if len(s.jobs) == 0 {
-		return nil, errors.New("no job has a schedule")
+		return nil, errors.New("no job has a schedule or a reconcile_schedule")
 	}
 	// gocron reads wall-clock times in UTC, which has no daylight-saving
 	// change; each job's zone is applied by its Schedule.
@@ -153,15 +164,15 @@ func NewScheduler(env *Env, jobs []*configs.Job, opts SchedulerOptions) (*Schedu
 	s.cron = cron
 	for _, j := range s.jobs {
 		j.cron, err = cron.NewJob(
-			gocron.CronJob(j.job.Schedule, false),
+			gocron.CronJob(j.expr, false),
 			gocron.NewTask(s.fire, j),
 			gocron.WithCronImplementation(gocronCron{j.sched}),
-			gocron.WithName(j.job.Name),
+			gocron.WithName(j.name),
 			gocron.WithSingletonMode(gocron.LimitModeReschedule),
 		)
 		if err != nil {
 			cron.Shutdown()
-			return nil, fmt.Errorf("job %s: schedule %q: %w", j.job.Name, j.job.Schedule, err)
+			return nil, fmt.Errorf("job %s: schedule %q: %w", j.name, j.expr, err)
 		}
 	}
 	return s, nil
@@ -174,8 +185,8 @@ func (s *Scheduler) Start(ctx context.Context) {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.cron.Start()
 	for _, j := range s.jobs {
-		next, _ := s.NextRun(j.job.Name)
-		s.logger.Info("job scheduled", "job", j.job.Name, "schedule", j.job.Schedule,
+		next, _ := s.NextRun(j.name)
+		s.logger.Info("job scheduled", "job", j.job.Name, "kind", j.kind, "schedule", j.expr,
 			"timezone", j.sched.Location().String(), "next_run", next)
 	}
 	s.background(s.watchLeader)
@@ -251,7 +262,7 @@ func (s *Scheduler) RunNow(ctx context.Context, job string) (*Result, error) {
 
 func (s *Scheduler) job(name string) (*scheduled, error) {
 	for _, j := range s.jobs {
-		if j.job.Name == name {
+		if j.name == name {
 			return j, nil
 		}
 	}
@@ -267,7 +278,7 @@ func (s *Scheduler) fire(j *scheduled) {
 
 // runSlot claims a slot of j and runs the job if the claim succeeds.
 func (s *Scheduler) runSlot(ctx context.Context, j *scheduled, slot time.Time, by string) (*Result, error) {
-	name := j.job.Name
+	name := j.name
 	slot = slot.In(j.sched.Location())
 	log := s.logger.With("job", name, "slot", slot)
 	m := s.env.Metrics
@@ -287,7 +298,7 @@ func (s *Scheduler) runSlot(ctx context.Context, j *scheduled, slot time.Time, b
 			log.Warn("cannot record the slot's run", "run_id", id, "error", err)
 		}
 	}
-	res, err := Run(ctx, s.env, j.job, Options{Kind: state.KindRun, Started: started})
+	res, err := Run(ctx, s.env, j.job, Options{Kind: j.kind, Started: started})
 	switch {
 	case errors.Is(err, state.ErrLocked):
 		m.slot(name, slotLocked)
@@ -342,17 +353,17 @@ func (s *Scheduler) catchUp() {
 		if slot.IsZero() || now.Sub(slot) > s.opts.CatchUp {
 			continue
 		}
-		last, err := s.env.State.Slots(s.ctx, j.job.Name, 1)
+		last, err := s.env.State.Slots(s.ctx, j.name, 1)
 		if err != nil {
-			s.logger.Warn("cannot read the last slot to catch up", "job", j.job.Name, "error", err)
+			s.logger.Warn("cannot read the last slot to catch up", "job", j.name, "error", err)
 			continue
 		}
 		if len(last) > 0 && !last[0].Slot.Before(slot) {
 			continue
 		}
-		s.logger.Info("running a missed slot", "job", j.job.Name, "slot", slot.In(j.sched.Location()))
+		s.logger.Info("running a missed slot", "job", j.name, "slot", slot.In(j.sched.Location()))
 		if err := j.cron.RunNow(); err != nil {
-			s.logger.Warn("cannot run a missed slot", "job", j.job.Name, "error", err)
+			s.logger.Warn("cannot run a missed slot", "job", j.name, "error", err)
 		}
 	}
 }

@@ -432,3 +432,27 @@ func TestBackfillAndNightlyRunExcludeEachOther(t *testing.T) {
 		}
 	}
 }
+
+// A job's reconcile_schedule runs reconciles, with slots of their own.
+func TestSchedulerRunsReconciles(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.insertPeople(t, 1, 2, time.Now().Add(-time.Hour))
+	f.job.Schedule, f.job.ReconcileSchedule = "0 2 * * *", "0 3 * * 0"
+	s := f.scheduler(t, "a", clockwork.NewFakeClockAt(minute(0)), pipeline.SchedulerOptions{})
+	eventually(t, "a leads", s.Leader)
+	if next, err := s.NextRun("customers/reconcile"); err != nil || !next.Equal(time.Date(2026, 1, 11, 3, 0, 0, 0, time.UTC)) {
+		t.Errorf("next reconcile %v, %v; want Sunday 2026-01-11 03:00", next, err)
+	}
+	res, err := s.RunNow(context.Background(), "customers/reconcile")
+	if err != nil || res.Kind != state.KindReconcile || res.Counts.Sent != 2 {
+		t.Fatalf("reconcile by the scheduler: %+v, %v", res, err)
+	}
+	slots, err := f.env.State.Slots(context.Background(), "customers/reconcile", 0)
+	if err != nil || len(slots) != 1 || slots[0].RunID != res.RunID {
+		t.Errorf("reconcile slots %+v, %v", slots, err)
+	}
+	if nightly := f.slots(t); len(nightly) != 0 {
+		t.Errorf("the reconcile claimed nightly slots: %+v", nightly)
+	}
+}
