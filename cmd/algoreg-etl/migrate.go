@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-
-	"github.com/algoreg/algoreg-etl/state"
 )
 
 var migrateCmd = &command{
@@ -25,7 +23,7 @@ func migrate(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 	if cfg == nil {
 		return code
 	}
-	st, err := state.Open(ctx, cfg.State.DSN.Reveal(), cfg.State.Schema)
+	st, err := openState(ctx, cfg, false)
 	if err != nil {
 		return a.fail(err, exitFailed)
 	}

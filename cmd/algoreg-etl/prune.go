@@ -72,14 +72,11 @@ func prune(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 		targets = append(targets, target{name: f.job})
 	}
 
-	st, err := state.Open(ctx, cfg.State.DSN.Reveal(), cfg.State.Schema)
+	st, err := openState(ctx, cfg, true)
 	if err != nil {
 		return a.fail(err, exitFailed)
 	}
 	defer st.Close()
-	if err := st.CheckVersion(ctx); err != nil {
-		return a.fail(err, exitFailed)
-	}
 	verb := "pruned"
 	if f.dryRun {
 		verb = "would prune"

@@ -97,14 +97,11 @@ func report(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 	if cfg == nil {
 		return code
 	}
-	st, err := state.Open(ctx, cfg.State.DSN.Reveal(), cfg.State.Schema)
+	st, err := openState(ctx, cfg, true)
 	if err != nil {
 		return a.fail(err, exitFailed)
 	}
 	defer st.Close()
-	if err := st.CheckVersion(ctx); err != nil {
-		return a.fail(err, exitFailed)
-	}
 	r := &reporter{st: st, pii: f.showPII}
 
 	var sections []*section

@@ -137,9 +137,6 @@ func (a *app) runPipeline(ctx context.Context, fs *flag.FlagSet, args []string, 
 		return a.fail(err, exitFailed)
 	}
 	defer closeEnv()
-	if err := env.State.CheckVersion(ctx); err != nil {
-		return a.fail(err, exitFailed)
-	}
 	a.showProgress(env, &opts)
 	start := time.Now()
 	res, err := pipeline.Run(ctx, env, job, opts)
@@ -188,7 +185,25 @@ func (a *app) loadConfig() (*configs.Config, int) {
 	return cfg, exitOK
 }
 
-// connect opens the source and state databases and the API client of cfg.
+// openState opens the state store of cfg. With current set, it also checks
+// that the state schema is at the binary's version (`migrate` opens it
+// without).
+func openState(ctx context.Context, cfg *configs.Config, current bool) (*state.Store, error) {
+	st, err := state.Open(ctx, cfg.State.DSN.Reveal(), cfg.State.Schema)
+	if err != nil {
+		return nil, err
+	}
+	if current {
+		if err := st.CheckVersion(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// connect opens the source and (current) state databases and the API
+// client of cfg.
 func (a *app) connect(ctx context.Context, cfg *configs.Config) (*pipeline.Env, func(), error) {
 	src, err := sqlx.Open("postgres", cfg.Source.DSN.Reveal())
 	if err != nil {
@@ -198,7 +213,7 @@ func (a *app) connect(ctx context.Context, cfg *configs.Config) (*pipeline.Env, 
 		src.Close()
 		return nil, nil, fmt.Errorf("source database %s: %w", configs.RedactDSN(cfg.Source.DSN.Reveal()), err)
 	}
-	st, err := state.Open(ctx, cfg.State.DSN.Reveal(), cfg.State.Schema)
+	st, err := openState(ctx, cfg, true)
 	if err != nil {
 		src.Close()
 		return nil, nil, err

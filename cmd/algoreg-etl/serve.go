@@ -55,9 +55,6 @@ func serve(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 		return a.fail(err, exitFailed)
 	}
 	defer closeEnv()
-	if err := env.State.CheckVersion(ctx); err != nil {
-		return a.fail(err, exitFailed)
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
