@@ -155,9 +155,10 @@ func flag(f field, v any) (b, ok bool, fe *FieldError) {
 	return false, false, invalidType(f, v, "boolean")
 }
 
-// object converts the value of fields: a JSON object, from json or jsonb, or
-// from text holding one. An empty object and JSON null give nil.
-func object(f field, v any) (json.RawMessage, *FieldError) {
+// jsonValue returns the JSON text of a json or jsonb value, or of text
+// holding JSON, trimmed of white space; nil for NULL, blank text and JSON
+// null. want names the JSON type expected, for errors.
+func jsonValue(f field, v any, want string) ([]byte, *FieldError) {
 	var b []byte
 	switch v := v.(type) {
 	case nil:
@@ -171,15 +172,25 @@ func object(f field, v any) (json.RawMessage, *FieldError) {
 		}
 		b = []byte(s)
 	default:
-		return nil, invalidType(f, v, "json object")
+		return nil, invalidType(f, v, want)
 	}
 	if !utf8.Valid(b) {
 		return nil, fieldError(f, string(b), CodeInvalidUTF8, "not valid UTF-8")
 	}
 	b = trimJSONSpace(b)
-	switch {
-	case len(b) == 0 || string(b) == "null":
+	if string(b) == "null" {
 		return nil, nil
+	}
+	return b, nil
+}
+
+// object converts the value of fields: a JSON object, from json or jsonb, or
+// from text holding one. An empty object and JSON null give nil.
+func object(f field, v any) (json.RawMessage, *FieldError) {
+	b, fe := jsonValue(f, v, "json object")
+	switch {
+	case fe != nil || len(b) == 0:
+		return nil, fe
 	case !json.Valid(b):
 		return nil, fieldError(f, string(b), CodeInvalidFields, "not valid JSON")
 	case b[0] != '{':

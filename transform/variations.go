@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/algoreg/algoreg-etl/load"
 )
@@ -30,27 +29,9 @@ import (
 // and an object with no name left.
 func variations(v any) ([]load.NameVariation, *FieldError) {
 	const f = fieldVariations
-	var b []byte
-	switch v := v.(type) {
-	case nil:
-		return nil, nil
-	case json.RawMessage:
-		b = v
-	case string:
-		s, fe := trim(f, v)
-		if fe != nil || s == "" {
-			return nil, fe
-		}
-		b = []byte(s)
-	default:
-		return nil, invalidType(f, v, "json array")
-	}
-	if !utf8.Valid(b) {
-		return nil, fieldError(f, string(b), CodeInvalidUTF8, "not valid UTF-8")
-	}
-	b = trimJSONSpace(b)
-	if len(b) == 0 || string(b) == "null" {
-		return nil, nil
+	b, fe := jsonValue(f, v, "json array")
+	if fe != nil || len(b) == 0 {
+		return nil, fe
 	}
 	var elems []map[string]json.RawMessage
 	if b[0] != '[' || json.Unmarshal(b, &elems) != nil {
