@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -109,43 +108,22 @@ ORDER BY finished_at DESC LIMIT 1`), job).Scan(&at)
 // elect their leaders independently. It differs from the job locks' class.
 const leaderLockClass = 0x616c6c64 // "alld"
 
-// leaderHeld tells whether the current session holds the leader lock.
-const leaderHeld = `SELECT EXISTS (SELECT 1 FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() AND objsubid = 2
-  AND classid = $1::int4::oid AND objid = hashtext($2::text)::oid)`
-
-// A LeaderLock is the scheduler leader's session-level advisory lock, held
-// on one connection taken out of the pool for as long as the process leads.
-// When that connection dies, the server releases the lock and another
-// process can take it: [LeaderLock.Check] then fails.
+// A LeaderLock is the scheduler leader's lock, held on one connection for
+// as long as the process leads. When that connection dies, the server
+// releases the lock and another process can take it: [LeaderLock.Check]
+// then fails.
 type LeaderLock struct {
-	store *Store
-	pid   int
-
-	mu   sync.Mutex
-	conn *sql.Conn // nil once unlocked
+	*advisoryLock
 }
 
 // TryLeaderLock takes the scheduler leader's lock without waiting. When
 // another session holds it, the error wraps [ErrLocked].
 func (s *Store) TryLeaderLock(ctx context.Context) (*LeaderLock, error) {
-	conn, err := s.db.Conn(ctx)
+	l, err := s.tryAdvisoryLock(ctx, leaderLockClass, s.schema, "scheduler leader lock")
 	if err != nil {
-		return nil, fmt.Errorf("state: scheduler leader lock: %w", err)
+		return nil, err
 	}
-	var ok bool
-	var pid int
-	err = conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2::text)), pg_backend_pid()`,
-		leaderLockClass, s.schema).Scan(&ok, &pid)
-	if err != nil {
-		discard(conn)
-		return nil, fmt.Errorf("state: scheduler leader lock: %w", err)
-	}
-	if !ok {
-		conn.Close()
-		return nil, fmt.Errorf("state: scheduler leader lock: %w", ErrLocked)
-	}
-	return &LeaderLock{store: s, pid: pid, conn: conn}, nil
+	return &LeaderLock{l}, nil
 }
 
 // PID returns the PostgreSQL backend process of the lock's connection.
@@ -154,55 +132,16 @@ func (l *LeaderLock) PID() int { return l.pid }
 // Check reports whether the lock is still held: its connection answers
 // within ctx and its session still holds the lock. Give ctx a short
 // deadline: a connection that does not answer counts as lost.
-func (l *LeaderLock) Check(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conn == nil {
-		return errors.New("state: scheduler leader lock: unlocked")
-	}
-	var held bool
-	err := l.conn.QueryRowContext(ctx, leaderHeld, leaderLockClass, l.store.schema).Scan(&held)
-	if err != nil {
-		return fmt.Errorf("state: scheduler leader lock (backend %d): %w", l.pid, err)
-	}
-	if !held {
-		return fmt.Errorf("state: scheduler leader lock (backend %d): no longer held", l.pid)
-	}
-	return nil
-}
-
-// Unlock releases the lock and returns its connection to the pool, or
-// closes a connection that fails. Calling Unlock again does nothing.
-func (l *LeaderLock) Unlock() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conn == nil {
-		return nil
-	}
-	conn := l.conn
-	l.conn = nil
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var released bool
-	err := conn.QueryRowContext(ctx, `SELECT pg_advisory_unlock($1, hashtext($2::text))`, leaderLockClass, l.store.schema).Scan(&released)
-	if err != nil || !released {
-		discard(conn)
-		if err != nil {
-			return fmt.Errorf("state: release scheduler leader lock: %w", err)
-		}
-		return errors.New("state: release scheduler leader lock: it was no longer held")
-	}
-	return conn.Close()
-}
+func (l *LeaderLock) Check(ctx context.Context) error { return l.check(ctx) }
 
 // LeaderPID returns the PostgreSQL backend process of the session that
 // holds the scheduler leader's lock; ok is false when no process leads.
 func (s *Store) LeaderPID(ctx context.Context) (pid int, ok bool, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT pid FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND objsubid = 2
-  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND classid = $1::int4::oid AND objid = hashtext($2::text)::oid
-LIMIT 1`, leaderLockClass, s.schema).Scan(&pid)
+	var (
+		client, app string
+		since       time.Time
+	)
+	err = s.db.QueryRowContext(ctx, lockHolder, leaderLockClass, s.schema).Scan(&pid, &client, &app, &since)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}

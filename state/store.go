@@ -76,8 +76,6 @@ func (s *Store) Schema() string { return s.schema }
 type queries struct {
 	schemaExists, createSchema, createVersionTable, versionTableExists, versions, recordVersion, searchPath string
 
-	tryLock, unlock, lockHolder string
-
 	watermark, upsertWatermark string
 
 	startRun, checkpointRun, finishRun, setRiskScan, runStatus, run, runs, runsOfJob, abandonRuns string
@@ -103,10 +101,6 @@ func newQueries(schema string) queries {
 		versions:           s(`SELECT version FROM {s}.schema_version ORDER BY version`),
 		recordVersion:      s(`INSERT INTO {s}.schema_version (version, name) VALUES ($1, $2)`),
 		searchPath:         s(`SET LOCAL search_path TO {s}`),
-
-		tryLock:    `SELECT pg_try_advisory_lock($1, hashtext($2::text || '/' || $3::text))`,
-		unlock:     `SELECT pg_advisory_unlock($1, hashtext($2::text || '/' || $3::text))`,
-		lockHolder: lockHolder,
 
 		watermark:       s(`SELECT updated_at, key FROM {s}.watermarks WHERE job = $1 AND stream = $2`),
 		upsertWatermark: s(upsertWatermark),
