@@ -23,13 +23,15 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 }
 
 // deployment writes a config file for a fresh source database (with the
-// example seed) and a sandbox API, and returns its path.
-func deployment(t *testing.T) (string, *sqltest.DB, *algoregtest.Server) {
+// example seed) and a sandbox API, and returns its path. jobKeys are more
+// YAML lines of the job, each indented by four spaces; "{sql}" in them
+// stands for the folder of the example queries.
+func deployment(t *testing.T, jobKeys ...string) (string, *sqltest.DB, *algoregtest.Server) {
 	t.Helper()
 	db := sqltest.NewDB(t)
 	sqltest.Seed(t, db)
 	api := algoregtest.NewServer(t)
-	query, err := filepath.Abs(filepath.Join("..", "..", "sql", "example", "customers.sql"))
+	dir, err := filepath.Abs(filepath.Join("..", "..", "sql", "example"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,10 @@ jobs:
     chunk_size: 7
     account_types: {person: N, company: F}
     safety_lag: 0s
-`, api.URL, query)
+`, api.URL, filepath.Join(dir, "customers.sql"))
+	for _, k := range jobKeys {
+		cfg += "    " + strings.ReplaceAll(k, "{sql}", dir) + "\n"
+	}
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -39,36 +39,13 @@ type auditFixture struct {
 func newAuditFixture(t *testing.T) *auditFixture {
 	t.Helper()
 	ctx := context.Background()
-	db := sqltest.NewDB(t)
-	sqltest.Seed(t, db)
-	api := algoregtest.NewServer(t)
-	dir, err := filepath.Abs(filepath.Join("..", "..", "sql", "example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("TEST_SOURCE_DSN", db.URL)
-	t.Setenv("TEST_ALGOREG_TOKEN", api.Token)
-	cfg := fmt.Sprintf(`source:
-  dsn: ${TEST_SOURCE_DSN}
-algoreg:
-  url: %s
-  token: ${TEST_ALGOREG_TOKEN}
-jobs:
-  - name: customers
-    customers_query: %s
-    relations_query: %s
-    relation_types: {director: 1, shareholder: 2, ubo: 3}
-    account_types: {person: N, company: F}
-    chunk_size: 7
-    safety_lag: 0s
-    lookback: 100000h
-    history_days: 30
-    store_payloads: true
-`, api.URL, filepath.Join(dir, "customers.sql"), filepath.Join(dir, "relations.sql"))
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, db, api := deployment(t,
+		"relations_query: {sql}/relations.sql",
+		"relation_types: {director: 1, shareholder: 2, ubo: 3}",
+		"lookback: 100000h",
+		"history_days: 30",
+		"store_payloads: true")
+	var err error
 	f := &auditFixture{path: path, db: db, api: api}
 	if f.cfg, err = configs.Load(path); err != nil {
 		t.Fatal(err)
