@@ -209,6 +209,30 @@ func TestExampleQueryUsesIndex(t *testing.T) {
 	}
 }
 
+// The relations query reads client_links through its (updated_at, id)
+// index and each customer by its key: no page reads the clients whole.
+func TestRelationsQueryUsesIndexes(t *testing.T) {
+	db := sqltest.NewDB(t)
+	mustExec(t, db.DB, `INSERT INTO clients (client_ref, kind, family_name) SELECT 'C-' || g, 'person', 'Doe' FROM generate_series(1, 20000) g`)
+	mustExec(t, db.DB, `INSERT INTO client_links (company_id, party_id, link_kind, updated_at)
+		SELECT g, g + 1, 'director', timestamptz '2025-01-01' + g * interval '1 second' FROM generate_series(1, 10000) g`)
+	mustExec(t, db.DB, `ANALYZE clients; ANALYZE client_links`)
+	text, err := etlsql.Example("relations.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := Query{SQL: text}
+	var plan []string
+	err = db.Select(&plan, "EXPLAIN "+q.pageSQL(fromAfter), time.Date(2025, 1, 1, 5, 0, 0, 0, time.UTC), 5000, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := strings.Join(plan, "\n")
+	if !strings.HasPrefix(strings.TrimSpace(plan[1]), "->  Index Scan using client_links_updated_at_id") || strings.Contains(p, "Seq Scan on clients") {
+		t.Errorf("plan of a relations page:\n%s", p)
+	}
+}
+
 func TestDescribe(t *testing.T) {
 	db := sqltest.NewDB(t)
 	cols, err := Describe(context.Background(), db.DB, exampleQuery(t))

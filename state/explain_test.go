@@ -36,24 +36,24 @@ func TestQueriesUseIndexes(t *testing.T) {
 			now() - (i || ' minutes')::interval,
 			CASE WHEN i % 30000 >= 300 THEN now() END, CASE WHEN i % 30000 >= 300 THEN $1::bigint END
 		FROM generate_series(1, 100000) AS i`,
-		`ANALYZE algoreg_etl.sent_records`,
-		`ANALYZE algoreg_etl.record_errors`,
 	} {
-		args := []any{run}
-		if strings.HasPrefix(q, "ANALYZE") {
-			args = nil
-		}
-		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+		if _, err := db.ExecContext(ctx, q, run); err != nil {
 			t.Fatalf("%.60s: %v", q, err)
 		}
 	}
 	idsOf := func(n int) any { return pq.Array(numbered("C-", n)) }
+	// Before any ANALYZE, as in a first backfill on a server whose
+	// autovacuum has not caught up: Sent still reads by the key.
+	if p := explain(t, db, false, s.SentQuery(), "customers", "customers", idsOf(500)); strings.Contains(p, "Seq Scan on sent_records") ||
+		!strings.Contains(p, "Index Scan using sent_records_pkey") {
+		t.Errorf("with stale statistics, Sent does not read by the key:\n%s", p)
+	}
+	if _, err := db.ExecContext(ctx, `ANALYZE algoreg_etl.sent_records; ANALYZE algoreg_etl.record_errors`); err != nil {
+		t.Fatal(err)
+	}
 	keysOf := func(n int) any { return pq.Array(numbered("", n)) }
-	// The pipeline asks about one chunk at a time (500 records by default).
-	// For 3000 ids, a tenth of this table, the planner rightly prefers to
-	// read it whole (measured: 13 ms against 9 ms through the index); on a
-	// larger table it takes the index. That case only checks that the
-	// index can serve the query, with sequential scans disabled.
+	// The pipeline asks about one chunk at a time (500 records by default);
+	// Sent reads each id by the key however many there are.
 	tests := []struct {
 		name      string
 		query     string
@@ -63,7 +63,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		index     string // an index (or prefix of index names) the plan must use
 	}{
 		{"Sent of a chunk", s.SentQuery(), []any{"customers", "customers", idsOf(500)}, false, "sent_records", "sent_records_pkey"},
-		{"Sent of 3000 ids", s.SentQuery(), []any{"customers", "customers", idsOf(3000)}, true, "sent_records", "sent_records_pkey"},
+		{"Sent of 3000 ids", s.SentQuery(), []any{"customers", "customers", idsOf(3000)}, false, "sent_records", "sent_records_pkey"},
 		{"OpenErrors", s.OpenErrorsQuery(), []any{"customers", "customers", 3, 500}, false, "record_errors", "record_errors_open_source_key"},
 		{"Accept of a chunk", s.ResolveAcceptedQuery(), []any{"customers", "customers", run, keysOf(500), idsOf(500)}, false,
 			"record_errors", "record_errors_open_external_id"},

@@ -9,7 +9,9 @@
 -- The pipeline wraps the query to read one window in (cursor_updated_at,
 -- cursor_key) order, page by page: keep both cursor columns plain columns of
 -- one table with an index on them (client_links_updated_at_id), so the
--- planner can use it. The joins add exactly one row per link.
+-- planner can use it. The customers' references are scalar subqueries, not
+-- joins: a join lets the planner hash the whole clients table for every
+-- page, where a subquery reads one client by its key per link.
 --
 -- The company is the relation's source entity (parent_customer_external_id)
 -- and the director, shareholder or owner its target
@@ -26,8 +28,10 @@ SELECT
     l.updated_at        AS cursor_updated_at,
     l.id                AS cursor_key,
     'L-' || l.id        AS relation_external_id,
-    co.client_ref       AS parent_customer_external_id,
-    pa.client_ref       AS child_customer_external_id,
+    (SELECT co.client_ref FROM clients co WHERE co.id = l.company_id)
+                        AS parent_customer_external_id,
+    (SELECT pa.client_ref FROM clients pa WHERE pa.id = l.party_id)
+                        AS child_customer_external_id,
     l.link_kind         AS relation_type,
     l.ended_on IS NOT NULL AND l.ended_on <= current_date
                         AS disabled,
@@ -36,5 +40,3 @@ SELECT
         'started_on', l.started_on))
                         AS fields
 FROM client_links l
-JOIN clients co ON co.id = l.company_id
-JOIN clients pa ON pa.id = l.party_id
