@@ -62,11 +62,16 @@ func (r *run) newChunker(drain context.Context, s *stream, m mapper, retry bool,
 
 // concurrency returns how many chunks may be in flight. With adaptive
 // concurrency the sender finds the number of calls; this is its ceiling.
+//
+// The sender bounds the calls in flight; twice as many chunks are in
+// process, so that the bookkeeping of some (looking up what was sent,
+// recording what was accepted) overlaps the calls of others instead of
+// holding a call's place.
 func (r *run) concurrency() int {
 	if r.job.AdaptiveConcurrency {
 		return r.job.MaxConcurrency
 	}
-	return r.job.Concurrency
+	return 2 * r.job.Concurrency
 }
 
 // add adds a row, and starts processing the chunk when it is full.

@@ -277,3 +277,18 @@ func TestChildRun(t *testing.T) {
 	f.job.ChunkSize, f.job.PageSize, f.job.Concurrency = 4, 12, 2
 	pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{})
 }
+
+// However many chunks are in process, the calls in flight never exceed the
+// job's concurrency.
+func TestRunKeepsCallsInFlightWithinConcurrency(t *testing.T) {
+	f := newFixture(t)
+	f.insertSpread(t, 60, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
+	f.job.ChunkSize, f.job.PageSize, f.job.Concurrency = 2, 10, 3
+	f.api.SetFaults(algoregtest.Faults{Latency: 20 * time.Millisecond})
+	if res := f.run(t); res.Counts.Sent != 60 {
+		t.Fatalf("run: %+v", res.Counts)
+	}
+	if n := f.api.MaxInFlight(); n > 3 || n < 2 {
+		t.Errorf("%d calls were in flight at once, want at most the concurrency, 3, and more than one", n)
+	}
+}

@@ -201,6 +201,7 @@ func (r *run) open(ctx context.Context) error {
 		MaxAttempts:  r.job.MaxAttempts,
 		MaxRetryTime: r.job.MaxRetryTime,
 		RateLimit:    r.job.RateLimit,
+		Concurrency:  r.job.Concurrency, // the calls in flight; ignored when adaptive
 		Adaptive:     r.adaptive(),
 		Logger:       r.logger,
 		Observe:      r.env.Metrics.observer(r.job.Name),
