@@ -37,3 +37,11 @@ report-check:
 	else \
 		echo "report-check: no chromium found; open bin/report.html in a browser to check it"; \
 	fi
+
+.PHONY: bench
+
+## bench: benchmarks at BENCH_N customers (default 1,000,000) and a tenth of it, side by side with the
+## read limit and a minimal reference pipeline, then the Go benchmarks of the hot paths; prints the
+## table and writes BENCHMARKS.md. Not part of `make test`; takes up to 15 minutes on 2 cores.
+bench:
+	url=$$(bash .ci/postgres) && TEST_DATABASE_URL="$$url" BENCH_N="$(BENCH_N)" $(GO) run ./cmd/algoreg-bench -o BENCHMARKS.md

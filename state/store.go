@@ -59,6 +59,10 @@ func Open(ctx context.Context, dsn, schema string) (*Store, error) {
 		db.Close()
 		return nil, redact(fmt.Errorf("state: connect to %s: %w", redactDSN(dsn), err), dsn)
 	}
+	// A run writes state from each of its chunks in process: keep their
+	// connections, rather than database/sql's default of 2 idle, so that
+	// each write does not start a new server backend.
+	db.SetMaxIdleConns(16)
 	return &Store{db: db, schema: schema, q: newQueries(schema)}, nil
 }
 

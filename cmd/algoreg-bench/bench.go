@@ -49,6 +49,7 @@ type measure struct {
 	PostgresCPU time.Duration // user+system CPU of the PostgreSQL backends of the bench's database
 	Backends    int           // backends (connections) that served the bench's database
 	Busy        float64       // the machine's CPU busy fraction during the step
+	TimedOut    bool          // the step was stopped at the step timeout
 	Note        string
 }
 
@@ -75,8 +76,10 @@ type env struct {
 	logIndex int
 }
 
+// bench builds algoreg-etl, serves the sandbox, measures every size, runs
+// the Go benchmarks, and prints and writes the report.
 func bench(ctx context.Context, s settings) error {
-	started := time.Now()
+	started, loadBefore := time.Now(), loadAverage()
 	tmp, err := os.MkdirTemp("", "algoreg-bench-")
 	if err != nil {
 		return err
@@ -124,7 +127,8 @@ func bench(ctx context.Context, s settings) error {
 			return err
 		}
 	}
-	r := &report{machine: m, date: started, took: time.Since(started), settings: s, measures: all, goBench: goBench}
+	r := &report{machine: m, date: started, took: time.Since(started), settings: s, measures: all, goBench: goBench,
+		load: [2]string{loadBefore, loadAverage()}}
 	fmt.Println()
 	fmt.Print(r.table())
 	fmt.Println()
@@ -183,6 +187,12 @@ func (e *env) runSize(ctx context.Context, n int, profile bool) ([]measure, erro
 	if err := add(e.etlRun(ctx, stepNothing, e.config, []string{"run", job})); err != nil {
 		return out, err
 	}
+	if err := e.exec(ctx, "drift 1%", driftSQL); err != nil {
+		return out, err
+	}
+	if err := add(e.etlRun(ctx, stepDrift, e.config, []string{"reconcile", job})); err != nil {
+		return out, err
+	}
 	e.sandbox.SetFaults(algoregtest.Faults{Latency: latency})
 	m, err := e.etlRun(ctx, stepLatency, e.latConf,
 		[]string{"backfill", "--all", "--full", job})
@@ -221,10 +231,16 @@ func (e *env) etlRun(ctx context.Context, name, config string, args []string) (m
 	r := runs[0]
 	m.Rows, m.Sent = r.Extracted+r.Retried, r.Sent
 	var notes []string
-	if r.Status != state.StatusSucceeded {
+	if m.TimedOut {
+		notes = append(notes, fmt.Sprintf("**stopped at the step timeout (%v)**", e.s.stepTimeout))
+	}
+	if r.Status != state.StatusSucceeded && !m.TimedOut {
 		notes = append(notes, fmt.Sprintf("status %s: %d invalid, %d rejected", r.Status, r.Invalid, r.Rejected))
 	}
 	notes = append(notes, fmt.Sprintf("%d sent", r.Sent))
+	if r.Kind == state.KindReconcile {
+		notes = append(notes, fmt.Sprintf("%d new, %d changed, %d missing from the source", r.New, r.Changed, r.Missing))
+	}
 	if r.Skipped > 0 {
 		notes = append(notes, fmt.Sprintf("%d skipped as unchanged", r.Skipped))
 	}
@@ -233,15 +249,19 @@ func (e *env) etlRun(ctx context.Context, name, config string, args []string) (m
 }
 
 // change changes 1% of the rows, as a day of business would.
-func (e *env) change(ctx context.Context) error {
+func (e *env) change(ctx context.Context) error { return e.exec(ctx, "change 1%", changeSQL) }
+
+// exec runs statements on the bench database, then vacuums and analyses
+// the source tables.
+func (e *env) exec(ctx context.Context, what string, stmts []string) error {
 	db, err := openDB(ctx, e.dbURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	for _, q := range changeSQL {
+	for _, q := range stmts {
 		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("change 1%%: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	_, err = db.ExecContext(ctx, "VACUUM (ANALYZE) clients, client_links")

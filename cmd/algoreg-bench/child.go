@@ -50,7 +50,14 @@ func (e *env) child(ctx context.Context, name, path string, args []string) (meas
 	}
 	defer logFile.Close()
 	var stdout bytes.Buffer
-	cmd := exec.CommandContext(ctx, path, args...)
+	// A step that outlives the step timeout is interrupted as an operator
+	// would (SIGINT: algoreg-etl drains, checkpoints and closes its run),
+	// then killed if it does not end within a minute.
+	stepCtx, cancel := context.WithTimeout(ctx, e.s.stepTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(stepCtx, path, args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = time.Minute
 	cmd.Env = append(os.Environ(), "ALGOREG_TOKEN="+e.token, "ALGOREG_BENCH_DSN="+e.dbURL)
 	cmd.Stdout, cmd.Stderr = &stdout, logFile
 	before := e.sandbox.Requests()
@@ -63,6 +70,11 @@ func (e *env) child(ctx context.Context, name, path string, args []string) (meas
 			m.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
 			m.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
+	}
+	if ctx.Err() == nil && stepCtx.Err() != nil {
+		m.TimedOut = true
+		fmt.Fprintf(os.Stderr, "  %s: stopped at the step timeout (%v)\n", name, e.s.stepTimeout)
+		return m, stdout.String(), nil
 	}
 	if err != nil {
 		return m, stdout.String(), fmt.Errorf("%s: %s %s: %w\nstdout: %s\nlog (%s):\n%s", name, filepath.Base(path),

@@ -155,3 +155,15 @@ var changeSQL = []string{
 	"UPDATE clients SET notes = 'changed ' || now() WHERE id % 100 = 0",
 	"UPDATE client_links SET started_on = started_on + 1 WHERE id % 100 = 0",
 }
+
+// driftSQL makes 1% of drift that no cursor sees: 0.9% of the clients
+// changed without their updated_at moving (a bulk fix by hand, a restored
+// backup), and 0.1% deleted (people without links).
+var driftSQL = []string{
+	"ALTER TABLE clients DISABLE TRIGGER clients_touch",
+	"UPDATE clients SET notes = 'fixed by hand' WHERE id % 1000 BETWEEN 1 AND 9",
+	"ALTER TABLE clients ENABLE TRIGGER clients_touch",
+	`DELETE FROM clients c WHERE c.id % 1000 = 500 AND c.kind = 'person'
+		AND NOT EXISTS (SELECT 1 FROM client_links l WHERE l.party_id = c.id OR l.company_id = c.id)
+		AND NOT EXISTS (SELECT 1 FROM clients k WHERE k.parent_client_id = c.id)`,
+}

@@ -53,7 +53,7 @@ func machineInfo(ctx context.Context, dbURL string) (machine, error) {
 		return m, fmt.Errorf("server version: %w", err)
 	}
 	var settings []string
-	for _, name := range []string{"shared_buffers", "work_mem", "synchronous_commit", "max_connections"} {
+	for _, name := range []string{"shared_buffers", "work_mem", "synchronous_commit", "fsync", "autovacuum"} {
 		var v string
 		if err := db.GetContext(ctx, &v, "SELECT current_setting($1)", name); err != nil {
 			return m, fmt.Errorf("setting %s: %w", name, err)
@@ -62,4 +62,19 @@ func machineInfo(ctx context.Context, dbURL string) (machine, error) {
 	}
 	m.Settings = strings.Join(settings, ", ")
 	return m, nil
+}
+
+// loadAverage returns the machine's load averages over 1, 5 and 15
+// minutes, as /proc/loadavg gives them: other users of the machine show
+// here.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

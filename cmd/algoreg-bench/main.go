@@ -31,6 +31,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -55,15 +56,16 @@ func main() {
 
 // settings are the bench's flags.
 type settings struct {
-	n          int    // customers (people) at the large size
-	small      int    // customers at the small size; 0: none
-	dbURL      string // a PostgreSQL server where databases may be created
-	out        string // the Markdown file to write; "" for none
-	repo       string // the repository's root, where algoreg-etl is built from
-	goBench    bool   // run the Go benchmarks too
-	benchtime  string // -benchtime of the Go benchmarks
-	profileDir string // write CPU profiles of the large size's backfill here
-	keep       bool   // keep the benchmark database afterwards
+	n           int           // customers (people) at the large size
+	small       int           // customers at the small size; 0: none
+	dbURL       string        // a PostgreSQL server where databases may be created
+	out         string        // the Markdown file to write; "" for none
+	repo        string        // the repository's root, where algoreg-etl is built from
+	goBench     bool          // run the Go benchmarks too
+	benchtime   string        // -benchtime of the Go benchmarks
+	profileDir  string        // write CPU profiles of the large size's backfill here
+	keep        bool          // keep the benchmark database afterwards
+	stepTimeout time.Duration // the longest a child may run
 }
 
 func benchMain(ctx context.Context, args []string) error {
@@ -86,6 +88,7 @@ func benchMain(ctx context.Context, args []string) error {
 	fs.StringVar(&s.benchtime, "benchtime", "1s", "-benchtime of the Go benchmarks")
 	fs.StringVar(&s.profileDir, "profile", "", "folder to write CPU profiles of the pipeline's and the reference's backfill at the large size to")
 	fs.BoolVar(&s.keep, "keep", false, "keep the benchmark database after the run")
+	fs.DurationVar(&s.stepTimeout, "step-timeout", 5*time.Minute, "interrupt a step (a child process) that runs longer, and go on")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -32,6 +32,10 @@ func (e *env) reference(ctx context.Context, cpuprofile string) (measure, error)
 	if err != nil {
 		return m, err
 	}
+	if m.TimedOut {
+		m.Note = fmt.Sprintf("**stopped at the step timeout (%v)**; rows unknown", e.s.stepTimeout)
+		return m, nil
+	}
 	var res refResult
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		return m, fmt.Errorf("reference: reading its result %q: %w", stdout, err)

@@ -16,10 +16,21 @@ const (
 	stepFirstRun = "run (first, no watermark yet)"
 	stepChanged  = "run (1% changed)"
 	stepNothing  = "run (nothing changed)"
+	stepDrift    = "reconcile (1% drift)"
 )
 
 // stepLatency is the name of the latency-bound step.
 var stepLatency = fmt.Sprintf("backfill --full, %v latency, c=%d, chunk %d", latency, latencyConcurrency, latencyChunkSize)
+
+// measuredText says how the figures are measured.
+const measuredText = "The API is `load/algoregtest` in fast mode (it decodes and checks the body's shape, stores nothing), served by the " +
+	"bench process on loopback. algoreg-etl is built once with `go build -o` and run as a child process. Rows are the rows read " +
+	"(for algoreg-etl, the run row's extracted customers and relations); HTTP calls come from the sandbox's counter; peak RSS and " +
+	"\"CPU/row: child\" from the child's rusage; \"PostgreSQL\" is the CPU of the server's backends connected to the bench's " +
+	"database, read from /proc every 20 ms (backends of other databases, other people's tests, are not counted), and \"DB conns\" " +
+	"how many such backends served the step, one per connection opened; \"sandbox\" is the bench process's own CPU (the sandbox " +
+	"and that sampling); \"machine busy\" is the share of both cores in use (/proc/stat), everything included. A step that runs " +
+	"longer than `-step-timeout` (5 minutes) is interrupted with SIGINT, as an operator would, and marked so.\n\n"
 
 // analysisHeading starts the hand-written part of BENCHMARKS.md, which the
 // bench keeps when it rewrites the file.
@@ -33,6 +44,7 @@ type report struct {
 	settings settings
 	measures []measure
 	goBench  string
+	load     [2]string // load averages before and after
 }
 
 // find returns the measure of a step at a size.
@@ -83,6 +95,9 @@ func (r *report) targets() string {
 		}
 		return "**missed**"
 	}
+	if g, ok := r.find(n, stepGenerate); ok {
+		fmt.Fprintf(&b, "- Generating the data with set-based SQL in under a minute: %.1f s — %s\n", g.Wall.Seconds(), verdict(g.Wall < time.Minute))
+	}
 	ref, okRef := r.find(n, stepRef)
 	bf, okBf := r.find(n, stepBackfill)
 	if okRef && okBf {
@@ -110,6 +125,13 @@ func (r *report) targets() string {
 		fmt.Fprintf(&b, "- Nightly run with nothing changed: %d HTTP calls (want 0), %.2f s (want < 2 s) — %s\n",
 			no.Requests, no.Wall.Seconds(), verdict(no.Requests == 0 && no.Wall < 2*time.Second))
 	}
+	if rc, ok := r.find(n, stepDrift); ok {
+		line := fmt.Sprintf("- Reconcile with 1%% drift (measured, no target): %.1f s, %.0f rows/s, peak RSS %s", rc.Wall.Seconds(), rc.rowsPerSec(), mib(rc.MaxRSS))
+		if s, ok := r.find(small, stepDrift); ok && small > 0 && s.MaxRSS > 0 {
+			line += fmt.Sprintf(" (%s at %d: %.2f ×)", mib(s.MaxRSS), small, float64(rc.MaxRSS)/float64(s.MaxRSS))
+		}
+		fmt.Fprintf(&b, "%s; %s\n", line, rc.Note)
+	}
 	if lat, ok := r.find(n, stepLatency); ok {
 		bound := float64(latencyConcurrency*latencyChunkSize) / latency.Seconds()
 		got := float64(lat.Sent) / lat.Wall.Seconds()
@@ -127,7 +149,7 @@ func (r *report) peakRSS(size int) int64 {
 			continue
 		}
 		switch m.Step {
-		case stepBackfill, stepFirstRun, stepChanged, stepNothing, stepLatency:
+		case stepBackfill, stepFirstRun, stepChanged, stepNothing, stepLatency, stepDrift:
 			peak = max(peak, m.MaxRSS)
 		}
 	}
@@ -149,8 +171,10 @@ func (r *report) write(path string) error {
 	fmt.Fprintf(&b, "Run on %s, in %s.\n\n", r.date.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second))
 	m := r.machine
 	b.WriteString("## Machine\n\n")
-	fmt.Fprintf(&b, "- CPU: %s, %d cores\n- Memory: %.1f GiB\n- OS: %s\n- Go: %s\n- PostgreSQL: %s (%s), on the same machine\n\n",
+	fmt.Fprintf(&b, "- CPU: %s, %d cores\n- Memory: %.1f GiB\n- OS: %s\n- Go: %s\n- PostgreSQL: %s (%s), on the same machine\n",
 		m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go, m.PostgreSQL, m.Settings)
+	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) before: %s; after: %s. The machine is shared: other people's builds and tests "+
+		"run on it too, so figures move by ±20%% from one run to the next; compare the CPU per row, which moves less.\n\n", r.load[0], r.load[1])
 	b.WriteString("## What runs\n\n")
 	fmt.Fprintf(&b, "`make bench` (`BENCH_N=%d`; sizes: %s). For each size the bench recreates a database with the example source "+
 		"schema, fills it with set-based SQL (`generate_series`): N people and N/20 companies with 1–3 ownership links each, "+
@@ -166,10 +190,7 @@ func (r *report) write(path string) error {
 		"6. `algoreg-etl run customers` again with nothing changed (it re-reads the lookback margin, 1 minute, and skips it);\n" +
 		fmt.Sprintf("7. `algoreg-etl backfill --all --full customers` with %v of latency added by the sandbox to every call, at concurrency %d and chunk_size %d.\n\n",
 			latency, latencyConcurrency, latencyChunkSize))
-	b.WriteString("The API is `load/algoregtest` in fast mode (decodes and checks the body's shape, stores nothing), served by the bench " +
-		"process on loopback; its CPU is the \"sandbox CPU\" column. algoreg-etl is built once with `go build -o` and run as a child " +
-		"process; peak RSS and CPU come from the child's rusage, HTTP calls from the sandbox's counter, rows from the run row " +
-		"(extracted, customers and relations). \"machine busy\" is the share of both cores in use (/proc/stat), PostgreSQL included.\n\n")
+	b.WriteString(measuredText)
 	fmt.Fprintf(&b, "The jobs' config (the latency run's differs by `chunk_size: %d` and `concurrency: %d`, so that its bound, "+
 		"concurrency × chunk_size / latency, stays below what the machine does without latency):\n\n```yaml\n%s```\n\n",
 		latencyChunkSize, latencyConcurrency, configText())
@@ -180,7 +201,7 @@ func (r *report) write(path string) error {
 	if r.goBench != "" {
 		b.WriteString("\n## Go benchmarks\n\n")
 		fmt.Fprintf(&b, "`%s` (with `TEST_DATABASE_URL` for state). To compare a change: run it with `-count 10` before and after, "+
-			"and `benchstat old.txt new.txt`.\n\n```\n%s```\n", strings.Join(goBenchCommand(r.settings.benchtime), " "), r.goBench)
+			"and `benchstat old.txt new.txt`.\n\n```\n%s```\n", shellQuote(goBenchCommand(r.settings.benchtime)), r.goBench)
 	}
 	b.WriteString("\n" + analysis)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
@@ -191,4 +212,16 @@ func (r *report) sizes() string {
 		return fmt.Sprintf("%d and %d", r.settings.small, r.settings.n)
 	}
 	return fmt.Sprint(r.settings.n)
+}
+
+// shellQuote joins args into a command line, quoting those that need it.
+func shellQuote(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, "^$|()*? ") {
+			a = "'" + a + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }

@@ -209,6 +209,7 @@ func (a *app) connect(ctx context.Context, cfg *configs.Config) (*pipeline.Env, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("source database %s: %w", configs.RedactDSN(cfg.Source.DSN.Reveal()), err)
 	}
+	src.SetMaxIdleConns(8) // the extraction, counts, and the retries' reads by key
 	if err := src.PingContext(ctx); err != nil {
 		src.Close()
 		return nil, nil, fmt.Errorf("source database %s: %w", configs.RedactDSN(cfg.Source.DSN.Reveal()), err)
