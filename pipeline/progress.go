@@ -113,7 +113,7 @@ func (r *run) watch(ctx context.Context) *watcher {
 // countWindows counts the rows of the windows the run reads.
 func (r *run) countWindows(ctx context.Context) (int64, error) {
 	var total int64
-	for i, s := range r.streams() {
+	for i, s := range r.streams {
 		w := r.window
 		if i > 0 {
 			var err error

@@ -78,7 +78,7 @@ func (r *run) markSeen(ctx context.Context, s *stream, c *chunk) error {
 // reconcileMissing deals with the records the API accepted that the source
 // no longer returns, relations before the customers they link.
 func (r *run) reconcileMissing(ctx, drain context.Context) error {
-	streams := slices.Clone(r.streams())
+	streams := slices.Clone(r.streams)
 	slices.Reverse(streams)
 	missing := make([]int64, len(streams))
 	disable := r.job.OnMissing == configs.OnMissingDisable && !r.opts.DryRun

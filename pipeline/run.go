@@ -101,6 +101,7 @@ func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
 	}
 	r := &run{env: env, job: job, opts: opts, logger: env.Logger}
+	r.streams = r.jobStreams()
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
@@ -130,7 +131,7 @@ type run struct {
 	sender *load.Sender
 
 	id              int64
-	startedAt       time.Time
+	streams         []*stream // the job's, customers first
 	until           time.Time // the end of every stream's window
 	disableRiskScan bool
 	resume          *state.Run // the backfill this run resumes
@@ -168,7 +169,7 @@ func (r *run) open(ctx context.Context) error {
 	if r.opts.Kind == state.KindBackfill && !r.opts.Until.IsZero() {
 		r.until = r.opts.Until
 	}
-	customers := r.streams()[0]
+	customers := r.streams[0]
 	w, stored, err := r.windowOf(ctx, customers)
 	if err != nil {
 		return err
@@ -195,7 +196,6 @@ func (r *run) open(ctx context.Context) error {
 	if r.opts.Started != nil {
 		r.opts.Started(r.id)
 	}
-	r.startedAt = r.opts.Now()
 	r.logger = r.logger.With("job", r.job.Name, "run_id", r.id)
 	r.sender = load.NewSender(r.env.API, load.SenderOptions{
 		MaxAttempts:  r.job.MaxAttempts,
@@ -298,7 +298,7 @@ func (r *run) resumable(ctx context.Context) (*state.Run, error) {
 
 // do runs the streams, then the retry of open record errors.
 func (r *run) do(ctx, drain context.Context) error {
-	streams := r.streams()
+	streams := r.streams
 	if r.opts.Kind != state.KindRetry {
 		for _, s := range streams {
 			w, stored := r.window, r.stored

@@ -62,8 +62,8 @@ type record struct {
 	delta      json.RawMessage // kept in sent_records: a customer's lists (for removals), a relation whole (to disable it)
 }
 
-// streams returns the job's streams, customers first.
-func (r *run) streams() []*stream {
+// jobStreams returns the job's streams, customers first.
+func (r *run) jobStreams() []*stream {
 	loc := r.job.CursorTimezone
 	out := []*stream{{
 		name:  StreamCustomers,
