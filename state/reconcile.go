@@ -32,6 +32,13 @@ ON CONFLICT DO NOTHING`
 // CountMissing returns how many of job's sent records of stream reconcile
 // run runID did not see in the source, and how many sent records there are.
 func (s *Store) CountMissing(ctx context.Context, runID int64, job, stream string) (missing, total int64, err error) {
+	// The marks were all written since the table was last analyzed, if
+	// ever: without fresh statistics the planner may join them row by row
+	// with the sent records, in time growing with the square of their
+	// number.
+	if _, err := s.db.ExecContext(ctx, s.q.analyzeSeen); err != nil {
+		return 0, 0, fmt.Errorf("state: analyze reconcile_seen: %w", err)
+	}
 	if err := s.db.QueryRowContext(ctx, s.q.countMissing, job, stream, runID).Scan(&missing, &total); err != nil {
 		return 0, 0, fmt.Errorf("state: count %s of %s missing from the source: %w", stream, job, err)
 	}

@@ -90,7 +90,7 @@ type queries struct {
 
 	sent, upsertSent, resolveAccepted, resolve string
 
-	markSeen, countMissing, missing, forget, clearSeen, setRunDetails string
+	markSeen, analyzeSeen, countMissing, missing, forget, clearSeen, setRunDetails string
 }
 
 // newQueries builds the Store's SQL once, replacing "{s}" with the quoted
@@ -133,6 +133,7 @@ func newQueries(schema string) queries {
 		resolve:         s(resolve),
 
 		markSeen:      s(markSeen),
+		analyzeSeen:   s(`ANALYZE {s}.reconcile_seen, {s}.sent_records`),
 		countMissing:  s(countMissing),
 		missing:       s(missing),
 		forget:        s(forget),

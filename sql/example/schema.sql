@@ -28,6 +28,9 @@ CREATE TABLE clients (
 
 -- The extraction reads in (updated_at, id) order: this index serves it.
 CREATE INDEX clients_updated_at_id ON clients (updated_at, id);
+-- Foreign keys are indexed, so that deleting a client does not read every
+-- client (or link) to check that none refers to it.
+CREATE INDEX clients_parent_client_id ON clients (parent_client_id) WHERE parent_client_id IS NOT NULL;
 
 CREATE TABLE client_nationalities (
     client_id bigint NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
@@ -78,6 +81,8 @@ CREATE TABLE client_links (
 
 -- relations.sql reads in (updated_at, id) order: this index serves it.
 CREATE INDEX client_links_updated_at_id ON client_links (updated_at, id);
+CREATE INDEX client_links_company_id ON client_links (company_id);
+CREATE INDEX client_links_party_id ON client_links (party_id);
 
 -- updated_at follows every change of a client, including changes of its
 -- child rows. An UPDATE that sets updated_at itself keeps the value it sets.
