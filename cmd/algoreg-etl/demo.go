@@ -87,14 +87,20 @@ func demo(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 	if err != nil {
 		return a.fail(err, exitUsage)
 	}
+	st, err := openState(ctx, cfg, false)
+	if err != nil {
+		return a.fail(err, exitFailed)
+	}
+	_, err = st.Migrate(ctx)
+	st.Close()
+	if err != nil {
+		return a.fail(err, exitFailed)
+	}
 	env, closeEnv, err := a.connect(ctx, cfg)
 	if err != nil {
 		return a.fail(err, exitFailed)
 	}
 	defer closeEnv()
-	if _, err := env.State.Migrate(ctx); err != nil {
-		return a.fail(err, exitFailed)
-	}
 	fmt.Fprintf(a.stdout, "Example source database %s on %s, sandbox API at %s.\n\n", demoDatabase, configs.RedactDSN(server), srv.URL)
 
 	res, err := pipeline.Run(ctx, env, job, pipeline.Options{})

@@ -133,3 +133,22 @@ func TestRunExitCodes(t *testing.T) {
 		t.Errorf("locked: exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// The demo sets up its database and sandbox, runs the example job twice and
+// reports what was sent and what failed.
+func TestDemo(t *testing.T) {
+	config, err := filepath.Abs(filepath.Join("..", "..", "configs", "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := cli(t, "demo", "--config", config, "--database", sqltest.ServerURL(t))
+	if code != exitOK {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"Customers the sandbox holds (45)", "Relations the sandbox holds (5)", "date_in_future",
+		"Second run, with nothing changed", "sent                0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the demo's output lacks %q:\n%s", want, out)
+		}
+	}
+}
