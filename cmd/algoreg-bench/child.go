@@ -111,8 +111,8 @@ const clockTick = 10 * time.Millisecond
 // A backendSampler follows the CPU of the PostgreSQL backends serving one
 // database during a step, by reading /proc every few milliseconds: a
 // backend that exits takes its CPU time with it, so the last reading
-// before it exits is what counts. Other databases of the server (other
-// people's tests) are not counted. A backend that lives less than one
+// before it exits is what counts. Other databases of the server are not
+// counted. A backend that lives less than one
 // period is missed.
 type backendSampler struct {
 	database string

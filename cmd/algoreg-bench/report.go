@@ -27,7 +27,7 @@ const measuredText = "The API is `load/algoregtest` in fast mode (it decodes and
 	"bench process on loopback. algoreg-etl is built once with `go build -o` and run as a child process. Rows are the rows read " +
 	"(for algoreg-etl, the run row's extracted customers and relations); HTTP calls come from the sandbox's counter; peak RSS and " +
 	"\"CPU/row: child\" from the child's rusage; \"PostgreSQL\" is the CPU of the server's backends connected to the bench's " +
-	"database, read from /proc every 20 ms (backends of other databases, other people's tests, are not counted), and \"DB conns\" " +
+	"database, read from /proc every 20 ms (backends of other databases are not counted), and \"DB conns\" " +
 	"how many such backends served the step, one per connection opened; \"sandbox\" is the bench process's own CPU (the sandbox " +
 	"and that sampling); \"machine busy\" is the share of both cores in use (/proc/stat), everything included. A step that runs " +
 	"longer than `-step-timeout` (5 minutes) is interrupted with SIGINT, as an operator would, and marked so.\n\n"
