@@ -173,8 +173,8 @@ func (r *report) write(path string) error {
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(&b, "- CPU: %s, %d cores\n- Memory: %.1f GiB\n- OS: %s\n- Go: %s\n- PostgreSQL: %s (%s), on the same machine\n",
 		m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go, m.PostgreSQL, m.Settings)
-	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) before: %s; after: %s. The machine is shared: other people's builds and tests "+
-		"run on it too, so figures move by ±20%% from one run to the next; compare the CPU per row, which moves less.\n\n", r.load[0], r.load[1])
+	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) before: %s; after: %s. Other processes on the machine "+
+		"move the figures by as much as ±20%% from one run to the next; compare the CPU per row, which moves less.\n\n", r.load[0], r.load[1])
 	b.WriteString("## What runs\n\n")
 	fmt.Fprintf(&b, "`make bench` (`BENCH_N=%d`; sizes: %s). For each size the bench recreates a database with the example source "+
 		"schema, fills it with set-based SQL (`generate_series`): N people and N/20 companies with 1–3 ownership links each, "+
