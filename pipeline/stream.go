@@ -200,8 +200,11 @@ func (r *run) riskScan(ctx context.Context, s *stream, w extract.Window) (bool, 
 
 // deltaOf returns what the next send of a customer needs to express
 // removals: the review groups, contacts and name variations it holds now.
+// Empty lists ("[]") hold nothing to remove later: a customer with only
+// those stores none, and is not encoded a second time for it.
 func deltaOf(c *load.Customer) json.RawMessage {
-	if len(c.ReviewGroups) == 0 && len(c.Contacts) == 0 && len(c.Variations) == 0 {
+	empty := func(list json.RawMessage) bool { return len(list) == 0 || string(list) == "[]" }
+	if empty(c.ReviewGroups) && empty(c.Contacts) && len(c.Variations) == 0 {
 		return nil
 	}
 	b, err := json.Marshal(load.Customer{ReviewGroups: c.ReviewGroups, Contacts: c.Contacts, Variations: c.Variations})

@@ -63,38 +63,26 @@ func list(f field, v any, one *[1]string) ([]string, *FieldError) {
 // accepted country codes, upper case, without blanks or duplicates, in the
 // order given; nil when none is left.
 func countryCodes(f field, v any) ([]string, *FieldError) {
-	var one [1]string
-	in, fe := list(f, v, &one)
-	if fe != nil {
-		return nil, fe
-	}
-	var out []string
-	for _, s := range in {
-		s, fe := trim(f, s)
-		if fe != nil {
-			return nil, fe
-		}
-		if s == "" {
-			continue
-		}
+	return elements(f, v, true, func(s string) (string, *FieldError) {
 		code, ok := countryCode(s)
 		if !ok {
-			return nil, fieldError(f, s, CodeInvalidCountryCode, "not an ISO 3166-1 alpha-2 country code")
+			return "", fieldError(f, s, CodeInvalidCountryCode, "not an ISO 3166-1 alpha-2 country code")
 		}
-		if slices.Contains(out, code) {
-			continue
-		}
-		if out == nil {
-			out = make([]string, 0, len(in))
-		}
-		out = append(out, code)
-	}
-	return out, nil
+		return code, nil
+	})
 }
 
 // strs converts the value of alias_ids: trimmed strings without blanks, in
 // the order given; nil when none is left.
 func strs(f field, v any) ([]string, *FieldError) {
+	return elements(f, v, false, nil)
+}
+
+// elements converts a text[] value, or text taken as a one-element list,
+// element by element: each is trimmed, blank ones are dropped, the rest go
+// through conv (when not nil) and, with unique, repeats are dropped. It
+// returns nil when none is left.
+func elements(f field, v any, unique bool, conv func(string) (string, *FieldError)) ([]string, *FieldError) {
 	var one [1]string
 	in, fe := list(f, v, &one)
 	if fe != nil {
@@ -107,6 +95,14 @@ func strs(f field, v any) ([]string, *FieldError) {
 			return nil, fe
 		}
 		if s == "" {
+			continue
+		}
+		if conv != nil {
+			if s, fe = conv(s); fe != nil {
+				return nil, fe
+			}
+		}
+		if unique && slices.Contains(out, s) {
 			continue
 		}
 		if out == nil {
