@@ -22,6 +22,14 @@ func (r *run) retryOpenErrors(ctx, drain context.Context, s *stream) error {
 	if err != nil {
 		return err
 	}
+	stuck, err := r.env.State.StuckErrors(ctx, r.job.Name, s.name, r.job.StuckAfter)
+	if err != nil {
+		return err
+	}
+	if len(stuck) > 0 {
+		r.logger.Warn("rows stuck: no longer retried, they need a person (algoreg-etl report errors --open)",
+			"stream", s.name, "rows", len(stuck), "stuck_after", r.job.StuckAfter, "example", stuck[0].SourceKey, "code", stuck[0].Code)
+	}
 	var keys []string
 	for _, e := range open {
 		// An error of this very run is retried now only when a later chunk
