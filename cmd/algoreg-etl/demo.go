@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"flag"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/spf13/cobra"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
@@ -24,29 +23,32 @@ import (
 	etlsql "github.com/algoreg/algoreg-etl/sql"
 )
 
-var demoCmd = &command{
-	name: "demo",
-	summary: "Create the example source database (dropping an earlier demo's), start a sandbox API,\n" +
-		"run the example job twice, and print what was sent and what failed.",
-	usage:   "[flags]",
-	example: "algoreg-etl demo --database postgres://127.0.0.1:5432/postgres?sslmode=disable",
-	flags: func(fs *flag.FlagSet) {
-		fs.String("database", os.Getenv("ALGOREG_ETL_DEMO_DATABASE"), "URL of a PostgreSQL server database to connect to; the demo creates its own database beside it (default $ALGOREG_ETL_DEMO_DATABASE)")
-	},
-	run: demo,
+func (a *app) demoCmd() *cobra.Command {
+	var server string
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Set up the example database and a sandbox, and run the example job",
+		Long: "Create the example source database (dropping an earlier demo's), start a sandbox API, " +
+			"run the example job twice, and print what was sent and what failed.",
+		Example: "algoreg-etl demo",
+		Args:    wantArgs(),
+		Run: func(cmd *cobra.Command, args []string) {
+			a.code = a.demo(cmd.Context(), server)
+		},
+	}
+	cmd.Flags().StringVar(&server, "database", "", "URL of a PostgreSQL server database to connect to; the demo creates its own database beside it (default $ALGOREG_ETL_DEMO_DATABASE)")
+	return exits(cmd, plainExits...)
 }
 
 // demoDatabase is the database the demo creates, on the server of --database.
 const demoDatabase = "algoreg_etl_demo"
 
-func demo(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
-	if len(args) != 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	server := fs.Lookup("database").Value.String()
+func (a *app) demo(ctx context.Context, server string) int {
 	if server == "" {
-		return a.fail(errors.New("demo: pass --database or set ALGOREG_ETL_DEMO_DATABASE (make demo finds one)"), exitUsage)
+		server = os.Getenv("ALGOREG_ETL_DEMO_DATABASE")
+	}
+	if server == "" {
+		return a.badArg("no database: pass --database or set ALGOREG_ETL_DEMO_DATABASE (make demo finds one)")
 	}
 	if a.configPath == "" {
 		a.configPath = filepath.Join("configs", "example.yaml")

@@ -5,24 +5,16 @@
 //
 // Usage:
 //
-//	algoreg-etl <command> [flags]
+//	algoreg-etl COMMAND [ARGS] [flags]
 //
-// Commands:
-//
-//	migrate   create or upgrade the state schema
-//	run       run one job once (or --verify it, or check it --offline)
-//	backfill  re-send a range of a job's rows, without moving its watermark
-//	retry     retry the rows of a job's open record errors
-//	serve     run the jobs on their schedules; serve /metrics, /healthz, /readyz
-//	reconcile compare a job's whole query with what the API accepted
-//	report    report runs, one run, record errors or one customer; --html for auditors
-//	prune     delete the record history of runs older than history_days
-//	sandbox   serve a local stand-in of the Algoreg API
-//	demo      set up the example database and sandbox, and run the example job
+// Flags may come before or after the arguments. `algoreg-etl help` lists
+// the commands, `algoreg-etl help COMMAND` (or `COMMAND --help`) shows a
+// command's flags, examples and exit codes, and `algoreg-etl completion
+// bash|zsh|fish` writes a shell completion script.
 //
 // Exit codes:
 //
-//	0  success: every row read was sent or skipped
+//	0  success (for a run: every row read was sent or skipped)
 //	1  failure: the run or command failed (see its message and the run row)
 //	2  usage or configuration error: nothing was run
 //	3  the job is being run by another process: nothing was run
@@ -34,21 +26,21 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	_ "time/tzdata" // zone names load on hosts without a time zone database
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
-// Exit codes, documented on the package and in the README.
+// Exit codes, documented on the package, in every command's help and in
+// the README.
 const (
 	exitOK          = 0
 	exitFailed      = 1
@@ -58,24 +50,17 @@ const (
 	exitRecordErrs  = 5
 )
 
-// A command is one subcommand of the CLI.
-type command struct {
-	name    string
-	summary string
-	usage   string // arguments after the command's name
-	example string
-	run     func(ctx context.Context, app *app, fs *flag.FlagSet, args []string) int
-	flags   func(fs *flag.FlagSet) // declares the command's own flags
-}
-
 // app holds what every command shares.
 type app struct {
 	stdout, stderr io.Writer
 	logger         *slog.Logger
 	configPath     string
-}
+	logFormat      string
+	logLevel       string
 
-var commands = []*command{migrateCmd, runCmd, backfillCmd, retryCmd, serveCmd, reconcileCmd, reportCmd, pruneCmd, sandboxCmd, demoCmd}
+	cmd  *cobra.Command // the command being run
+	code int            // its exit code
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -85,62 +70,17 @@ func main() {
 }
 
 // Main runs the CLI with args (without the program name) and returns the
-// exit code.
+// exit code. Each call builds its own command tree: nothing is kept
+// between calls.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	var cmd *command
-	for _, c := range commands {
-		if c.name == args[0] {
-			cmd = c
-		}
-	}
-	if cmd == nil {
-		fmt.Fprintf(stderr, "algoreg-etl: unknown command %q\n\n", args[0])
-		usage(stderr)
-		return exitUsage
-	}
-
 	a := &app{stdout: stdout, stderr: stderr}
-	fs := flag.NewFlagSet("algoreg-etl "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&a.configPath, "config", os.Getenv("ALGOREG_ETL_CONFIG"), "config file (default $ALGOREG_ETL_CONFIG)")
-	logFormat := fs.String("log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	if cmd.flags != nil {
-		cmd.flags(fs)
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: algoreg-etl %s %s\n\n%s\n\nFlags:\n", cmd.name, cmd.usage, cmd.summary)
-		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nExample:\n  %s\n", strings.ReplaceAll(cmd.example, "\n", "\n  "))
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	root := a.rootCmd()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "algoreg-etl: %v\n", err)
-		return exitUsage
+		return a.usage(cmd, err)
 	}
-	a.logger = logger
-	return cmd.run(ctx, a, fs, fs.Args())
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: algoreg-etl <command> [flags]\n\nCommands:")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nRun 'algoreg-etl <command> -h' for a command's flags and an example.")
+	return a.code
 }
 
 // newLogger returns a logger writing to w in the given format.
@@ -167,6 +107,15 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // fail reports err and returns the exit code that fits it.
 func (a *app) fail(err error, code int) int {
+	if code == exitUsage && errors.As(err, new(*usageError)) {
+		return a.usage(a.cmd, err)
+	}
 	fmt.Fprintf(a.stderr, "algoreg-etl: %v\n", err)
 	return code
+}
+
+// badArg reports a wrong argument or flag value of the running command, in
+// one line and a hint, and returns exitUsage.
+func (a *app) badArg(format string, args ...any) int {
+	return a.usage(a.cmd, usageErrorf(format, args...))
 }

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
 	"github.com/algoreg/algoreg-etl/sql/sqltest"
@@ -59,16 +63,119 @@ jobs:
 	return path, db, api
 }
 
-func TestHelpShowsAnExample(t *testing.T) {
-	for _, c := range commands {
-		code, _, stderr := cli(t, c.name, "-h")
-		_, example, _ := strings.Cut(stderr, "Example:\n")
-		if code != exitOK || !strings.Contains(example, "algoreg-etl "+c.name) {
-			t.Errorf("%s -h: exit %d, output:\n%s", c.name, code, stderr)
+// commandPaths lists every command of the CLI, subcommands included, as
+// the words that name it ("completion bash").
+func commandPaths(t *testing.T) [][]string {
+	t.Helper()
+	root := (&app{stdout: io.Discard, stderr: io.Discard}).rootCmd()
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		for _, sub := range c.Commands() {
+			if !sub.IsAvailableCommand() && sub.Name() != "help" {
+				continue
+			}
+			p := append(slices.Clone(path), sub.Name())
+			paths = append(paths, p)
+			walk(sub, p)
 		}
 	}
-	if code, _, _ := cli(t, "nonsense"); code != exitUsage {
-		t.Errorf("unknown command: exit %d, want %d", code, exitUsage)
+	walk(root, nil)
+	return paths
+}
+
+// Every command's help has a description, a usage line, an example of the
+// command, its flags and its exit codes; `help CMD` shows the same page
+// as `CMD --help`.
+func TestHelpOfEveryCommand(t *testing.T) {
+	paths := commandPaths(t)
+	if len(paths) < 14 {
+		t.Fatalf("only %d commands: %v", len(paths), paths)
+	}
+	for _, p := range append([][]string{{}}, paths...) {
+		name := strings.Join(append([]string{"algoreg-etl"}, p...), " ")
+		code, help, stderr := cli(t, append(slices.Clone(p), "--help")...)
+		if code != exitOK || stderr != "" {
+			t.Errorf("%s --help: exit %d, stderr %s", name, code, stderr)
+			continue
+		}
+		_, examples, _ := strings.Cut(help, "\nExamples:\n")
+		examples, _, _ = strings.Cut(examples, "\n\n")
+		if !strings.Contains(examples, name) && !(len(p) == 0 && strings.Contains(examples, "algoreg-etl ")) {
+			t.Errorf("%s --help has no example of the command:\n%s", name, help)
+		}
+		for _, want := range []string{"\nUsage:\n  algoreg-etl", "\nExit codes:\n  0  success", "\n  2  usage or configuration error"} {
+			if !strings.Contains(help, want) {
+				t.Errorf("%s --help lacks %q:\n%s", name, want, help)
+			}
+		}
+		for _, line := range strings.Split(help, "\n") {
+			// Wrapped to 80 columns, but for the usage line and an example.
+			if len([]rune(line)) > 80 && !strings.HasPrefix(line, "  algoreg-etl") && !strings.Contains(line, "Run '") {
+				t.Errorf("%s --help: a line of %d columns: %q", name, len([]rune(line)), line)
+			}
+		}
+		code, viaHelp, _ := cli(t, append([]string{"help"}, p...)...)
+		if code != exitOK || viaHelp != help {
+			t.Errorf("help %s: exit %d, and not the page of %s --help:\n%s", strings.Join(p, " "), code, name, viaHelp)
+		}
+	}
+	// With no command, the help goes to standard error, as a usage error.
+	if code, out, stderr := cli(t); code != exitUsage || out != "" || !strings.Contains(stderr, "Commands:") {
+		t.Errorf("no command: exit %d, stdout %q, stderr:\n%s", code, out, stderr)
+	}
+}
+
+// A wrong command, argument or flag is said in one line, with a hint, and
+// exits 2 before anything is read.
+func TestUsageErrorsInOneLine(t *testing.T) {
+	t.Setenv("ALGOREG_ETL_CONFIG", "")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nonsense"}, `unknown command "nonsense"`},
+		{[]string{"rn", "customers"}, `unknown command "rn" (did you mean run?)`},
+		{[]string{"reconcile", "customers", "--dryrun"}, "unknown flag --dryrun (did you mean --dry-run?)"},
+		{[]string{"run", "a", "b"}, `unexpected argument "b"`},
+		{[]string{"run"}, "missing JOB"},
+		{[]string{"run", "-x", "customers"}, "unknown flag -x in -x"},
+		{[]string{"backfill", "customers", "--since"}, "--since needs a value: first updated_at to send: YYYY-MM-DD (UTC) or RFC 3339"},
+		{[]string{"prune", "--batch", "many"}, `--batch "many": want a whole number`},
+		{[]string{"prune", "--batch", "0", "-c", "x.yaml"}, `--batch 0: must be 1 or more`},
+		{[]string{"report", "nonsense"}, `unknown report "nonsense"`},
+		{[]string{"report", "erors"}, `unknown report "erors" (did you mean errors?)`},
+		{[]string{"report", "run"}, "missing ID"},
+		{[]string{"report", "runs", "--format", "xml"}, `--format "xml": want table, csv or json`},
+		{[]string{"run", "customers", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},
+		{[]string{"run", "customers"}, "no config file: pass --config or set ALGOREG_ETL_CONFIG"},
+		{[]string{"help", "nonsense"}, `unknown command "nonsense"`},
+		{[]string{"completion", "tcsh"}, `unknown command "tcsh"`},
+		{[]string{"completion"}, "missing the shell: bash, zsh or fish"},
+	} {
+		code, out, stderr := cli(t, tt.args...)
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		if code != exitUsage || out != "" || len(lines) != 2 || lines[0] != "algoreg-etl: "+tt.want || !strings.HasPrefix(lines[1], "Run 'algoreg-etl") {
+			t.Errorf("%v: exit %d, stdout %q, stderr:\n%s\nwant exit 2 and the line %q then a hint", tt.args, code, out, stderr, "algoreg-etl: "+tt.want)
+		}
+	}
+}
+
+// Flags go before or after a command's arguments, in long or short form.
+func TestFlagsAnywhere(t *testing.T) {
+	path, _, _ := deployment(t)
+	cli(t, "migrate", "--config", path)
+	for _, args := range [][]string{
+		{"reconcile", "--config", path, "--dry-run", "customers"},
+		{"reconcile", "customers", "--dry-run", "--config", path},
+		{"reconcile", "customers", "-n", "-c", path},
+		{"--config", path, "reconcile", "-n", "customers"},
+		{"reconcile", "--config=" + path, "customers", "--dry-run=true"},
+	} {
+		code, out, stderr := cli(t, args...)
+		if code != exitRecordErrs || !strings.Contains(out, "(dry run)") {
+			t.Errorf("%v: exit %d\n%s%s", args, code, out, stderr)
+		}
 	}
 }
 

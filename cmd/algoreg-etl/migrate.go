@@ -2,23 +2,27 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+
+	"github.com/spf13/cobra"
 )
 
-var migrateCmd = &command{
-	name:    "migrate",
-	summary: "Create or upgrade the state schema. Safe to run twice, and from two processes at once.",
-	usage:   "[flags]",
-	example: "algoreg-etl migrate --config /etc/algoreg-etl/config.yaml",
-	run:     migrate,
+func (a *app) migrateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the state schema",
+		Long: "Create or upgrade the state schema (state.schema in state.dsn). Safe to run twice, " +
+			"and from two processes at once.",
+		Example: "algoreg-etl migrate\nalgoreg-etl migrate --config config.yaml",
+		Args:    wantArgs(),
+		Run: func(cmd *cobra.Command, args []string) {
+			a.code = a.migrate(cmd.Context())
+		},
+	}
+	return exits(cmd, plainExits...)
 }
 
-func migrate(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
-	if len(args) != 0 {
-		fs.Usage()
-		return exitUsage
-	}
+func (a *app) migrate(ctx context.Context) int {
 	cfg, code := a.loadConfig()
 	if cfg == nil {
 		return code

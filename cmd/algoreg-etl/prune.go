@@ -2,51 +2,55 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/algoreg/algoreg-etl/state"
 )
 
-var pruneFlags struct {
+// pruneFlags are the flags of prune.
+type pruneFlags struct {
 	job, olderThan string
 	dryRun         bool
 	batch          int
 }
 
-var pruneCmd = &command{
-	name: "prune",
-	summary: "Delete the audit trail of old runs: their record history, chunk timings, warnings and\n" +
-		"resolved errors, older than each job's history_days (or --older-than). Run rows, open errors\n" +
-		"and what the API last accepted are kept. Deletes in small batches; safe while jobs run.",
-	usage:   "[flags]",
-	example: "algoreg-etl prune --config /etc/algoreg-etl/config.yaml\nalgoreg-etl prune --job customers --older-than 90d --dry-run",
-	flags: func(fs *flag.FlagSet) {
-		fs.StringVar(&pruneFlags.job, "job", "", "only this job (default: every job of the config)")
-		fs.StringVar(&pruneFlags.olderThan, "older-than", "", "prune runs older than this (90d, 2160h) instead of each job's history_days")
-		fs.BoolVar(&pruneFlags.dryRun, "dry-run", false, "count what would be deleted, delete nothing")
-		fs.IntVar(&pruneFlags.batch, "batch", state.DefaultPruneBatch, "rows deleted per statement")
-	},
-	run: prune,
+func (a *app) pruneCmd() *cobra.Command {
+	var f pruneFlags
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete the record history of runs older than history_days",
+		Long: "Delete the audit trail of old runs: their record history, chunk timings, warnings " +
+			"and resolved errors, older than each job's history_days (or --older-than). Run rows, " +
+			"open errors and what the API last accepted are kept. Deletes in small batches; safe " +
+			"while jobs run. Only the state database is needed.",
+		Example: "algoreg-etl prune\n" +
+			"algoreg-etl prune --job customers --older-than 90d --dry-run",
+		Args: wantArgs(),
+		Run: func(cmd *cobra.Command, args []string) {
+			a.code = a.prune(cmd.Context(), f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&f.job, "job", "j", "", "only this job (default: every job of the config)")
+	fs.StringVar(&f.olderThan, "older-than", "", "prune runs older than this (90d, 2160h) instead of each job's history_days")
+	fs.BoolVarP(&f.dryRun, "dry-run", "n", false, "count what would be deleted, delete nothing")
+	fs.IntVar(&f.batch, "batch", state.DefaultPruneBatch, "rows deleted per statement")
+	return exits(cmd, plainExits...)
 }
 
-func prune(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
-	if len(args) != 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	f := pruneFlags
+func (a *app) prune(ctx context.Context, f pruneFlags) int {
 	var override time.Duration
 	if f.olderThan != "" {
 		var err error
 		if override, err = parseAge(f.olderThan); err != nil {
-			return a.fail(fmt.Errorf("--older-than %w", err), exitUsage)
+			return a.badArg("--older-than %v", err)
 		}
 	}
 	if f.batch <= 0 {
-		return a.fail(errors.New("--batch must be 1 or more"), exitUsage)
+		return a.badArg("--batch %d: must be 1 or more", f.batch)
 	}
 	cfg, code := a.loadConfig()
 	if cfg == nil {
@@ -67,7 +71,7 @@ func prune(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 	if f.job != "" && len(targets) == 0 {
 		if override == 0 {
 			_, err := cfg.Job(f.job)
-			return a.fail(fmt.Errorf("%w; to prune the runs of a job no longer configured, give --older-than", err), exitUsage)
+			return a.badArg("%v; to prune the runs of a job no longer configured, give --older-than", err)
 		}
 		targets = append(targets, target{name: f.job})
 	}

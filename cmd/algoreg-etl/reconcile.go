@@ -1,32 +1,32 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+
+	"github.com/spf13/cobra"
 
 	"github.com/algoreg/algoreg-etl/pipeline"
 	"github.com/algoreg/algoreg-etl/state"
 )
 
-var reconcileFlags struct {
-	dryRun bool
-}
-
-var reconcileCmd = &command{
-	name: "reconcile",
-	summary: "Compare the job's whole query with what the API last accepted: send what is new or\n" +
-		"changed whatever its updated_at, and report (or, with on_missing: disable, disable)\n" +
-		"what the source no longer has. --dry-run sends nothing and lists what it would do.",
-	usage:   "[flags] JOB",
-	example: "algoreg-etl reconcile --dry-run customers\nalgoreg-etl reconcile customers",
-	flags: func(fs *flag.FlagSet) {
-		fs.BoolVar(&reconcileFlags.dryRun, "dry-run", false, "send nothing: count and record, with examples, what would be created, updated and disabled")
-	},
-	run: func(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
-		return a.runPipeline(ctx, fs, args, pipeline.Options{Kind: state.KindReconcile, DryRun: reconcileFlags.dryRun})
-	},
+func (a *app) reconcileCmd() *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "reconcile JOB",
+		Short: "Compare a job's whole query with what the API accepted",
+		Long: "Compare the job's whole query with what the API last accepted: send what is new or " +
+			"changed whatever its updated_at, and report (or, with on_missing: disable, disable) " +
+			"what the source no longer has. --dry-run sends nothing and lists what it would do.",
+		Example:           "algoreg-etl reconcile customers --dry-run\nalgoreg-etl reconcile customers",
+		Args:              wantArgs("JOB"),
+		ValidArgsFunction: a.completeJob,
+		Run: func(cmd *cobra.Command, args []string) {
+			a.code = a.runPipeline(cmd.Context(), args[0], pipeline.Options{Kind: state.KindReconcile, DryRun: dryRun})
+		},
+	}
+	cmd.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "send nothing: count and record, with examples, what would be created, updated and disabled")
+	return exits(cmd, runExits...)
 }
 
 // printReconcile prints what a reconcile found, with its examples.

@@ -2,45 +2,88 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/algoreg/algoreg-etl/state"
 )
 
-var reportFlags struct {
+// reportFlags are the flags of report.
+type reportFlags struct {
 	job, since, format, html string
 	open, showPII            bool
 	limit                    int
 }
 
-var reportCmd = &command{
-	name: "report",
-	summary: "Report what was sent, when, and with what result, from the state tables: the runs, one\n" +
-		"run, the record errors, or one customer; --html writes a self-contained page for auditors.\n" +
-		"Names and values from records are shown only with --show-pii.",
-	usage: "[flags] runs | run ID | errors | customer EXTERNAL_ID\n       algoreg-etl report [flags] --html FILE",
-	example: "algoreg-etl report runs --since 7d\n" +
-		"algoreg-etl report run 42 --format json\n" +
-		"algoreg-etl report errors --open --format csv\n" +
-		"algoreg-etl report customer C-0001\n" +
-		"algoreg-etl report --html audit.html --since 30d",
-	flags: func(fs *flag.FlagSet) {
-		fs.StringVar(&reportFlags.job, "job", "", "only this job's runs and errors")
-		fs.StringVar(&reportFlags.since, "since", "", "only what happened since: a number of days (7d), a duration (12h) or a date (2025-01-01); default 7d for runs, 30d for --html")
-		fs.StringVar(&reportFlags.format, "format", formatTable, "output: table, csv or json")
-		fs.StringVar(&reportFlags.html, "html", "", "write a self-contained HTML report (runs, error breakdown, daily volumes) to this file")
-		fs.BoolVar(&reportFlags.open, "open", false, "errors: only the open ones")
-		fs.BoolVar(&reportFlags.showPII, "show-pii", false, "show names and the values in error messages (personal data)")
-		fs.IntVar(&reportFlags.limit, "limit", 1000, "at most this many lines (0: no limit)")
-	},
-	run: report,
+func (a *app) reportCmd() *cobra.Command {
+	var f reportFlags
+	cmd := &cobra.Command{
+		Use:   "report (runs | run ID | errors | customer EXTERNAL_ID | --html FILE)",
+		Short: "Report runs, one run, record errors or one customer; --html for auditors",
+		Long: "Report what was sent, when, and with what result, from the state tables:\n\n" +
+			"- runs: one line per run, newest first (--since, default 7 days)\n" +
+			"- run ID: the run, its record errors by code with examples, its slowest chunks\n" +
+			"- errors: one line per source row with errors (--open: only those not resolved)\n" +
+			"- customer EXTERNAL_ID: its last sync, every run that sent or refused it, its relations\n" +
+			"- --html FILE: one self-contained page for auditors (--since, default 30 days)\n\n" +
+			"Tables fit the terminal; --format csv or json gives every value whole. Names and the " +
+			"values that error messages quote are shown only with --show-pii. Only the state " +
+			"database is needed.",
+		Example: "algoreg-etl report runs --since 7d\n" +
+			"algoreg-etl report run 1 --format json\n" +
+			"algoreg-etl report errors --open --format csv\n" +
+			"algoreg-etl report customer C-0001\n" +
+			"algoreg-etl report --html audit.html --since 30d",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if f.html != "" {
+				if len(args) > 0 {
+					return usageErrorf("unexpected argument %q: --html writes the overview page, give no sub-report with it", args[0])
+				}
+				return nil
+			}
+			want := map[string][]string{"runs": nil, "run": {"ID"}, "errors": nil, "customer": {"EXTERNAL_ID"}}
+			if len(args) == 0 {
+				return usageErrorf("missing the report: runs, run ID, errors, customer EXTERNAL_ID, or --html FILE")
+			}
+			names, ok := want[args[0]]
+			if !ok {
+				msg := fmt.Sprintf("unknown report %q", args[0])
+				if s := suggest(args[0], []string{"runs", "run", "errors", "customer"}); s != "" {
+					msg += fmt.Sprintf(" (did you mean %s?)", s)
+				}
+				return &usageError{msg}
+			}
+			return wantArgs(names...)(cmd, args[1:])
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return []cobra.Completion{"runs", "run", "errors", "customer"}, cobra.ShellCompDirectiveNoFileComp
+		},
+		Run: func(cmd *cobra.Command, args []string) {
+			a.code = a.report(cmd.Context(), f, args)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&f.job, "job", "j", "", "only this job's runs and errors")
+	fs.StringVar(&f.since, "since", "", "only what happened since: a number of days (7d), a duration (12h) or a date (2025-01-01); default 7d for runs, 30d for --html")
+	fs.StringVar(&f.format, "format", formatTable, "output: table, csv or json")
+	fs.StringVar(&f.html, "html", "", "write a self-contained HTML report (runs, error breakdown, daily volumes) to this file")
+	fs.BoolVar(&f.open, "open", false, "errors: only the open ones")
+	fs.BoolVar(&f.showPII, "show-pii", false, "show names and the values in error messages (personal data)")
+	fs.IntVar(&f.limit, "limit", 1000, "at most this many lines (0: no limit)")
+	completeValues(cmd, "format", formatTable, formatCSV, formatJSON)
+	cmd.MarkFlagFilename("html", "html")
+	return exits(cmd, plainExits...)
 }
 
 // Defaults of --since.
@@ -55,41 +98,29 @@ const (
 	runSlowestChunks = 5
 )
 
-func report(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
-	// Flags may follow the sub-report and its argument too.
-	args, err := interleaved(fs, args)
-	if err != nil {
-		return exitUsage
-	}
-	f := reportFlags
+func (a *app) report(ctx context.Context, f reportFlags, args []string) int {
 	switch f.format {
 	case formatTable, formatCSV, formatJSON:
 	default:
-		return a.fail(fmt.Errorf("--format %q: want table, csv or json", f.format), exitUsage)
+		return a.badArg("--format %q: want table, csv or json", f.format)
 	}
 	now := time.Now()
 	var since time.Time
 	if f.since != "" {
+		var err error
 		if since, err = parseSince(f.since, now); err != nil {
-			return a.fail(err, exitUsage)
+			return a.badArg("%v", err)
 		}
 	}
 	var sub string
 	if len(args) > 0 {
 		sub = args[0]
 	}
-	want := map[string]int{"runs": 1, "run": 2, "errors": 1, "customer": 2}
-	switch n, ok := want[sub]; {
-	case f.html != "" && sub != "":
-		return a.fail(errors.New("report: --html writes the overview page; give no sub-report with it"), exitUsage)
-	case f.html == "" && (!ok || len(args) != n):
-		fs.Usage()
-		return exitUsage
-	}
 	var runID int64
 	if sub == "run" {
+		var err error
 		if runID, err = strconv.ParseInt(args[1], 10, 64); err != nil || runID <= 0 {
-			return a.fail(fmt.Errorf("report run %q: want a run id, a positive number", args[1]), exitUsage)
+			return a.badArg("report run %q: want a run id, a positive number", args[1])
 		}
 	}
 
@@ -121,6 +152,9 @@ func report(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 		sections, err = r.runs(ctx, state.RunFilter{Job: f.job, Since: since, Limit: f.limit})
 	case sub == "run":
 		sections, err = r.run(ctx, runID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return a.badArg("no run %d", runID)
+		}
 	case sub == "errors":
 		sections, err = r.errors(ctx, state.ErrorFilter{Job: f.job, Open: f.open, Since: since, Limit: f.limit})
 	case sub == "customer":
@@ -135,25 +169,6 @@ func report(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 		}
 	}
 	return exitOK
-}
-
-// interleaved parses the flags that follow the positional arguments in
-// args and returns those arguments: the flag package stops at the first
-// one. Arguments after "--" are all positional.
-func interleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for len(args) > 0 {
-		pos = append(pos, args[0])
-		rest := args[1:]
-		if err := fs.Parse(rest); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if used := len(rest) - len(args); used > 0 && rest[used-1] == "--" {
-			return append(pos, args...), nil
-		}
-	}
-	return pos, nil
 }
 
 // parseSince reads --since: a number of days ("7d"), a Go duration

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/spf13/cobra"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/load"
@@ -16,88 +16,115 @@ import (
 	"github.com/algoreg/algoreg-etl/state"
 )
 
-var runFlags struct {
-	verify, offline, full bool
-	riskScan              string
+func (a *app) runCmd() *cobra.Command {
+	var f struct {
+		verify, offline, full bool
+		riskScan              string
+	}
+	cmd := &cobra.Command{
+		Use:   "run JOB",
+		Short: "Run a job once: send what changed since its last run",
+		Long: "Run one job once: send the rows changed since its last run, then retry the rows of " +
+			"the job's open record errors.\n\n" +
+			"--verify has the API validate every record without persisting anything; --offline " +
+			"only transforms and validates, without calling the API. Neither moves the watermark.",
+		Example: "algoreg-etl run customers\n" +
+			"algoreg-etl run customers --verify\n" +
+			"algoreg-etl run customers --offline --config config.yaml",
+		Args:              wantArgs("JOB"),
+		ValidArgsFunction: a.completeJob,
+		Run: func(cmd *cobra.Command, args []string) {
+			opts := pipeline.Options{Kind: state.KindRun, Full: f.full, RiskScan: f.riskScan}
+			switch {
+			case f.verify && f.offline:
+				a.code = a.badArg("--verify and --offline exclude each other")
+				return
+			case f.verify:
+				opts.Kind = state.KindVerify
+			case f.offline:
+				opts.Kind = state.KindOffline
+			}
+			a.code = a.runPipeline(cmd.Context(), args[0], opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&f.verify, "verify", false, "send with verify_input: the API validates and persists nothing; no watermark moves")
+	fs.BoolVar(&f.offline, "offline", false, "transform and validate only, without calling the API; no watermark moves")
+	fs.BoolVar(&f.full, "full", false, "send every row of the window, even those unchanged since last accepted")
+	riskScanFlag(cmd, &f.riskScan, "override the job's risk_scan policy for this run: auto, on or off")
+	return exits(cmd, runExits...)
 }
 
-var runCmd = &command{
-	name: "run",
-	summary: "Run one job once: send the rows changed since its last run, then retry the rows of\n" +
-		"open record errors. --verify has the API validate without persisting; --offline only\n" +
-		"validates locally. Neither moves the watermark.",
-	usage:   "[flags] JOB",
-	example: "algoreg-etl run --config /etc/algoreg-etl/config.yaml customers\nalgoreg-etl run --verify customers",
-	flags: func(fs *flag.FlagSet) {
-		fs.BoolVar(&runFlags.verify, "verify", false, "send with verify_input: the API validates and persists nothing; no watermark moves")
-		fs.BoolVar(&runFlags.offline, "offline", false, "transform and validate only, without calling the API; no watermark moves")
-		fs.BoolVar(&runFlags.full, "full", false, "send every row of the window, even those unchanged since last accepted")
-		fs.StringVar(&runFlags.riskScan, "risk-scan", "", "override the job's risk_scan policy for this run: auto, on or off")
-	},
-	run: func(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
-		opts := pipeline.Options{Kind: state.KindRun, Full: runFlags.full, RiskScan: runFlags.riskScan}
-		switch {
-		case runFlags.verify && runFlags.offline:
-			return a.fail(errors.New("--verify and --offline exclude each other"), exitUsage)
-		case runFlags.verify:
-			opts.Kind = state.KindVerify
-		case runFlags.offline:
-			opts.Kind = state.KindOffline
-		}
-		return a.runPipeline(ctx, fs, args, opts)
-	},
+// riskScanFlag declares --risk-scan on cmd.
+func riskScanFlag(cmd *cobra.Command, p *string, usage string) {
+	cmd.Flags().StringVar(p, "risk-scan", "", usage)
+	completeValues(cmd, "risk-scan", configs.RiskScanAuto, configs.RiskScanOn, configs.RiskScanOff)
 }
 
-var backfillFlags struct {
-	since, until, riskScan string
-	all, full, noResume    bool
-	resume                 int64
+func (a *app) backfillCmd() *cobra.Command {
+	var f struct {
+		since, until, riskScan string
+		all, full, noResume    bool
+		resume                 int64
+	}
+	cmd := &cobra.Command{
+		Use:   "backfill JOB (--since T [--until T] | --all)",
+		Short: "Re-send a range of a job's rows, without moving its watermark",
+		Long: "Re-send the rows of a range of updated_at (--since, --until) or every row (--all), " +
+			"without moving the job's watermark. An interrupted backfill of the same range is " +
+			"resumed where it stopped. Unchanged rows are skipped unless --full.",
+		Example: "algoreg-etl backfill customers --since 2025-01-01\n" +
+			"algoreg-etl backfill customers --all --full",
+		Args:              wantArgs("JOB"),
+		ValidArgsFunction: a.completeJob,
+		Run: func(cmd *cobra.Command, args []string) {
+			opts := pipeline.Options{Kind: state.KindBackfill, Full: f.full, RiskScan: f.riskScan, Resume: f.resume}
+			if f.noResume {
+				opts.Resume = -1
+			}
+			if (f.since == "") == !f.all && f.resume == 0 {
+				a.code = a.badArg("give --since or --all")
+				return
+			}
+			var err error
+			if opts.Since, err = parseTime("--since", f.since); err != nil {
+				a.code = a.badArg("%v", err)
+				return
+			}
+			if opts.Until, err = parseTime("--until", f.until); err != nil {
+				a.code = a.badArg("%v", err)
+				return
+			}
+			a.code = a.runPipeline(cmd.Context(), args[0], opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.since, "since", "", "first updated_at to send: YYYY-MM-DD (UTC) or RFC 3339")
+	fs.StringVar(&f.until, "until", "", "last updated_at to send (default: now - safety_lag)")
+	fs.BoolVar(&f.all, "all", false, "send every row")
+	fs.BoolVar(&f.full, "full", false, "send rows unchanged since last accepted too")
+	fs.Int64Var(&f.resume, "resume", 0, "resume the interrupted backfill with this run id")
+	fs.BoolVar(&f.noResume, "no-resume", false, "start afresh even if a backfill of the same range was interrupted")
+	riskScanFlag(cmd, &f.riskScan, "override the job's risk_scan policy: auto, on or off (auto disables the scan for a backfill)")
+	cmd.MarkFlagsMutuallyExclusive("all", "since")
+	cmd.MarkFlagsMutuallyExclusive("resume", "no-resume")
+	return exits(cmd, runExits...)
 }
 
-var backfillCmd = &command{
-	name: "backfill",
-	summary: "Re-send the rows of a range of updated_at (--since, --until) or all rows (--all), without\n" +
-		"moving the job's watermark. An interrupted backfill of the same range is resumed where it\n" +
-		"stopped. Unchanged rows are skipped unless --full.",
-	usage:   "[flags] JOB",
-	example: "algoreg-etl backfill --since 2025-01-01 customers\nalgoreg-etl backfill --all --full customers",
-	flags: func(fs *flag.FlagSet) {
-		fs.StringVar(&backfillFlags.since, "since", "", "first updated_at to send: YYYY-MM-DD (UTC) or RFC 3339")
-		fs.StringVar(&backfillFlags.until, "until", "", "last updated_at to send (default: now - safety_lag)")
-		fs.BoolVar(&backfillFlags.all, "all", false, "send every row")
-		fs.BoolVar(&backfillFlags.full, "full", false, "send rows unchanged since last accepted too")
-		fs.Int64Var(&backfillFlags.resume, "resume", 0, "resume the interrupted backfill with this run id")
-		fs.BoolVar(&backfillFlags.noResume, "no-resume", false, "start afresh even if a backfill of the same range was interrupted")
-		fs.StringVar(&backfillFlags.riskScan, "risk-scan", "", "override the job's risk_scan policy: auto, on or off (auto disables the scan for a backfill)")
-	},
-	run: func(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
-		f := backfillFlags
-		opts := pipeline.Options{Kind: state.KindBackfill, Full: f.full, RiskScan: f.riskScan, Resume: f.resume}
-		if f.noResume {
-			opts.Resume = -1
-		}
-		if (f.since == "") == !f.all && f.resume == 0 {
-			return a.fail(errors.New("backfill: give --since or --all"), exitUsage)
-		}
-		var err error
-		if opts.Since, err = parseTime("--since", f.since); err != nil {
-			return a.fail(err, exitUsage)
-		}
-		if opts.Until, err = parseTime("--until", f.until); err != nil {
-			return a.fail(err, exitUsage)
-		}
-		return a.runPipeline(ctx, fs, args, opts)
-	},
-}
-
-var retryCmd = &command{
-	name:    "retry",
-	summary: "Retry only the rows of the job's open record errors (at most retry_errors_limit).",
-	usage:   "[flags] JOB",
-	example: "algoreg-etl retry --config /etc/algoreg-etl/config.yaml customers",
-	run: func(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
-		return a.runPipeline(ctx, fs, args, pipeline.Options{Kind: state.KindRetry})
-	},
+func (a *app) retryCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "retry JOB",
+		Short: "Retry the rows of a job's open record errors",
+		Long: "Retry only the rows of the job's open record errors (at most retry_errors_limit), " +
+			"read again from the source by key.",
+		Example:           "algoreg-etl retry customers",
+		Args:              wantArgs("JOB"),
+		ValidArgsFunction: a.completeJob,
+		Run: func(cmd *cobra.Command, args []string) {
+			a.code = a.runPipeline(cmd.Context(), args[0], pipeline.Options{Kind: state.KindRetry})
+		},
+	}
+	return exits(cmd, runExits...)
 }
 
 // parseTime reads a flag's time: a date (midnight UTC) or RFC 3339.
@@ -113,24 +140,20 @@ func parseTime(flag, s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s %q: want YYYY-MM-DD or an RFC 3339 time such as 2025-01-01T00:00:00Z", flag, s)
 }
 
-// runPipeline runs the job named by args with opts and reports the result.
-func (a *app) runPipeline(ctx context.Context, fs *flag.FlagSet, args []string, opts pipeline.Options) int {
-	if len(args) != 1 {
-		fs.Usage()
-		return exitUsage
-	}
+// runPipeline runs the job named name with opts and reports the result.
+func (a *app) runPipeline(ctx context.Context, name string, opts pipeline.Options) int {
 	switch opts.RiskScan {
 	case "", configs.RiskScanAuto, configs.RiskScanOn, configs.RiskScanOff:
 	default:
-		return a.fail(fmt.Errorf("--risk-scan %q: want auto, on or off", opts.RiskScan), exitUsage)
+		return a.badArg("--risk-scan %q: want auto, on or off", opts.RiskScan)
 	}
 	cfg, code := a.loadConfig()
 	if cfg == nil {
 		return code
 	}
-	job, err := cfg.Job(args[0])
+	job, err := cfg.Job(name)
 	if err != nil {
-		return a.fail(err, exitUsage)
+		return a.badArg("%v", err)
 	}
 	env, closeEnv, err := a.connect(ctx, cfg)
 	if err != nil {
@@ -176,7 +199,7 @@ func (a *app) printResult(res *pipeline.Result) { printSummary(a.stdout, res, 0)
 // error and returns the exit code.
 func (a *app) loadConfig() (*configs.Config, int) {
 	if a.configPath == "" {
-		return nil, a.fail(errors.New("no config file: pass --config or set ALGOREG_ETL_CONFIG"), exitUsage)
+		return nil, a.badArg("no config file: pass --config or set ALGOREG_ETL_CONFIG")
 	}
 	cfg, err := configs.Load(a.configPath)
 	if err != nil {

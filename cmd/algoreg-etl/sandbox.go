@@ -3,41 +3,42 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
 )
 
-var sandboxCmd = &command{
-	name:    "sandbox",
-	summary: "Serve a local stand-in of the Algoreg API (strict, in memory) until interrupted.",
-	usage:   "[flags]",
-	example: "ALGOREG_TOKEN=secret algoreg-etl sandbox --addr 127.0.0.1:8080",
-	flags: func(fs *flag.FlagSet) {
-		fs.String("addr", "127.0.0.1:8080", "address to listen on")
-		fs.String("token", "", "bearer token the sandbox accepts (default $ALGOREG_TOKEN)")
-	},
-	run: sandbox,
+func (a *app) sandboxCmd() *cobra.Command {
+	var addr, token string
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Serve a local stand-in of the Algoreg API",
+		Long: "Serve a local stand-in of the Algoreg API (strict, in memory) until interrupted. " +
+			"It accepts the token of --token or $ALGOREG_TOKEN.",
+		Example: "ALGOREG_TOKEN=secret algoreg-etl sandbox --addr 127.0.0.1:8080",
+		Args:    wantArgs(),
+		Run: func(cmd *cobra.Command, args []string) {
+			a.code = a.sandbox(cmd.Context(), addr, token)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().StringVar(&token, "token", "", "bearer token the sandbox accepts (default $ALGOREG_TOKEN)")
+	return exits(cmd, plainExits...)
 }
 
-func sandbox(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
-	if len(args) != 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	addr := fs.Lookup("addr").Value.String()
-	token := fs.Lookup("token").Value.String()
+func (a *app) sandbox(ctx context.Context, addr, token string) int {
 	if token == "" {
 		token = os.Getenv("ALGOREG_TOKEN")
 	}
 	if token == "" {
-		return a.fail(errors.New("sandbox: no token: pass --token or set ALGOREG_TOKEN"), exitUsage)
+		return a.badArg("no token: pass --token or set ALGOREG_TOKEN")
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

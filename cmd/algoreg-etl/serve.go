@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,36 +11,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/pipeline"
 )
 
-var serveFlags struct {
+// serveFlags are the flags of serve.
+type serveFlags struct {
 	listen, instance string
 	catchUp          time.Duration
 }
 
-var serveCmd = &command{
-	name: "serve",
-	summary: "Run the jobs that have a schedule, on their schedules, until SIGTERM or SIGINT; serve\n" +
-		"Prometheus metrics (/metrics), liveness (/healthz) and readiness (/readyz). Several\n" +
-		"instances may share a state database: one leads and runs each slot exactly once.",
-	usage:   "[flags]",
-	example: "algoreg-etl serve --config /etc/algoreg-etl/config.yaml --listen 127.0.0.1:9090",
-	flags: func(fs *flag.FlagSet) {
-		fs.StringVar(&serveFlags.listen, "listen", "127.0.0.1:9090", "address of the HTTP listener for /metrics, /healthz and /readyz; \"\" for none")
-		fs.DurationVar(&serveFlags.catchUp, "catch-up", time.Hour, "run a job's last slot at start if it is at most this old and no instance ran it; 0 never")
-		fs.StringVar(&serveFlags.instance, "instance", "", "this instance's name in schedule_slots.claimed_by (default: host name and pid)")
-	},
-	run: serve,
+func (a *app) serveCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the jobs on their schedules; serve /metrics, /healthz, /readyz",
+		Long: "Run the jobs that have a schedule, on their schedules, until SIGTERM or SIGINT; " +
+			"serve Prometheus metrics (/metrics), liveness (/healthz) and readiness (/readyz). " +
+			"Several instances may share a state database: one leads and runs each slot exactly once.",
+		Example: "algoreg-etl serve --listen 127.0.0.1:9090",
+		Args:    wantArgs(),
+		Run: func(cmd *cobra.Command, args []string) {
+			a.code = a.serve(cmd.Context(), f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:9090", "address of the HTTP listener for /metrics, /healthz and /readyz; \"\" for none")
+	fs.DurationVar(&f.catchUp, "catch-up", time.Hour, "run a job's last slot at start if it is at most this old and no instance ran it; 0 never")
+	fs.StringVar(&f.instance, "instance", "", "this instance's name in schedule_slots.claimed_by (default: host name and pid)")
+	return exits(cmd, plainExits...)
 }
 
-func serve(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
-	if len(args) != 0 {
-		fs.Usage()
-		return exitUsage
-	}
+func (a *app) serve(ctx context.Context, f serveFlags) int {
 	cfg, code := a.loadConfig()
 	if cfg == nil {
 		return code
@@ -64,7 +67,7 @@ func serve(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 	if err := env.Metrics.Restore(ctx, env.State, jobs); err != nil {
 		return a.fail(err, exitFailed)
 	}
-	sched, err := pipeline.NewScheduler(env, jobs, pipeline.SchedulerOptions{Instance: serveFlags.instance, CatchUp: serveFlags.catchUp})
+	sched, err := pipeline.NewScheduler(env, jobs, pipeline.SchedulerOptions{Instance: f.instance, CatchUp: f.catchUp})
 	if err != nil {
 		return a.fail(fmt.Errorf("serve: %w", err), exitUsage)
 	}
@@ -77,8 +80,8 @@ func serve(ctx context.Context, a *app, fs *flag.FlagSet, args []string) int {
 
 	srv := &http.Server{Handler: serveMux(reg, env), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
-	if serveFlags.listen != "" {
-		ln, err := net.Listen("tcp", serveFlags.listen)
+	if f.listen != "" {
+		ln, err := net.Listen("tcp", f.listen)
 		if err != nil {
 			return a.fail(fmt.Errorf("serve: --listen: %w", err), exitFailed)
 		}
