@@ -78,6 +78,9 @@ func Describe(ctx context.Context, db *sqlx.DB, q Query) (Columns, error) {
 // Rows are read by keyset pagination: each page starts after the last row of
 // the one before, so rows sharing one cursor_updated_at across a page
 // boundary are neither lost nor repeated.
+//
+// A row whose cursor_updated_at is NULL is in no window: [ReadNullCursor]
+// reads those.
 func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn func(Row) error) error {
 	if opts.PageSize < 1 {
 		return errors.New("extract: page size must be at least 1")
@@ -135,10 +138,72 @@ func Count(ctx context.Context, db *sqlx.DB, q Query, w Window) (int64, error) {
 	return n, nil
 }
 
+// ReadNullCursor streams the rows whose cursor_updated_at is NULL, in
+// cursor_key order, calling fn for each; their NullCursor is true. Such
+// rows have no place in the change order, so no [Window] holds them: Read
+// never returns them, and a caller that must account for every row reads
+// them here. Like Read, it pages by key (opts.PageSize rows per query), so
+// memory stays bounded by a page, and an index on the cursor columns
+// serves it.
+func ReadNullCursor(ctx context.Context, db *sqlx.DB, q Query, opts Options, fn func(Row) error) error {
+	if opts.PageSize < 1 {
+		return errors.New("extract: page size must be at least 1")
+	}
+	first, next := q.nullCursorSQL(false), q.nullCursorSQL(true)
+	after := ""
+	for {
+		var rows *sql.Rows
+		var err error
+		if after == "" {
+			rows, err = db.QueryContext(ctx, first, opts.PageSize)
+		} else {
+			rows, err = db.QueryContext(ctx, next, opts.PageSize, after)
+		}
+		if err != nil {
+			return fmt.Errorf("extract: query rows with a NULL %s after key %q: %w", CursorUpdatedAt, after, err)
+		}
+		n, last, err := readPage(rows, q.location(), fn)
+		if err != nil {
+			return err
+		}
+		if n < opts.PageSize {
+			return nil
+		}
+		after = last.Key
+	}
+}
+
+// CountNullCursor returns the number of rows that [ReadNullCursor] reads.
+func CountNullCursor(ctx context.Context, db *sqlx.DB, q Query) (int64, error) {
+	var n int64
+	text := "SELECT count(*) FROM (" + body(q.SQL) + "\n) AS src WHERE src." + CursorUpdatedAt + " IS NULL"
+	if err := db.GetContext(ctx, &n, text); err != nil {
+		return 0, fmt.Errorf("extract: count rows with a NULL %s: %w", CursorUpdatedAt, err)
+	}
+	return n, nil
+}
+
+// nullCursorSQL returns the query that reads one page of the rows with a
+// NULL cursor_updated_at: $1 is the page size, and $2, when after, the key
+// of the last row of the page before. It orders by both cursor columns, as
+// an index on them is ordered, so that the index serves it without a sort.
+func (q Query) nullCursorSQL(after bool) string {
+	var b strings.Builder
+	b.WriteString("SELECT * FROM (")
+	b.WriteString(body(q.SQL))
+	b.WriteString("\n) AS src WHERE src." + CursorUpdatedAt + " IS NULL")
+	if after {
+		b.WriteString(" AND src." + CursorKey + " > $2")
+	}
+	b.WriteString(" ORDER BY src." + CursorUpdatedAt + ", src." + CursorKey + " LIMIT $1")
+	return b.String()
+}
+
 // ReadKeys reads the rows whose cursor_key is one of keys, in
 // (cursor_updated_at, cursor_key) order, calling fn for each. Keys that
 // match no row are not reported; the caller compares. It serves the retry
-// of rows whose earlier sending failed, whatever their updated_at.
+// of rows whose earlier sending failed, whatever their updated_at; rows
+// whose cursor_updated_at is NULL come last, with NullCursor set.
 func ReadKeys(ctx context.Context, db *sqlx.DB, q Query, keys []string, fn func(Row) error) error {
 	if len(keys) == 0 {
 		return nil
@@ -335,16 +400,19 @@ func (s *scanner) scan(rows *sql.Rows) (Row, error) {
 	}
 	ts := s.dest[s.updated].(*sql.NullTime)
 	key := s.dest[s.key].(*sql.NullString)
-	if !ts.Valid || !key.Valid {
-		return Row{}, fmt.Errorf("extract: a row has a NULL %s or %s (key %q)", CursorUpdatedAt, CursorKey, key.String)
+	if !key.Valid {
+		// Without a key a row can be neither paged past nor named.
+		return Row{}, fmt.Errorf("extract: a row has a NULL %s (%s %v)", CursorKey, CursorUpdatedAt, ts.Time)
 	}
 	at := ts.Time
-	if s.naive {
+	if !ts.Valid {
+		at = time.Time{}
+	} else if s.naive {
 		// The driver reads a timestamp without time zone as a wall clock in
 		// UTC; it was written in s.loc.
 		at = time.Date(at.Year(), at.Month(), at.Day(), at.Hour(), at.Minute(), at.Second(), at.Nanosecond(), s.loc)
 	}
-	row := Row{Pos: Position{UpdatedAt: at, Key: key.String}, Columns: s.cols, Values: make([]any, len(s.cols))}
+	row := Row{Pos: Position{UpdatedAt: at, Key: key.String}, Columns: s.cols, Values: make([]any, len(s.cols)), NullCursor: !ts.Valid}
 	for j, i := range s.colIndex {
 		row.Values[j] = value(s.dest[i])
 	}

@@ -294,3 +294,76 @@ func TestCountAndReadKeys(t *testing.T) {
 		t.Errorf("ReadKeys = %v, %v; want keys 2 and 7 in order", got, err)
 	}
 }
+
+// Rows with a NULL cursor_updated_at are in no window; ReadNullCursor reads
+// each of them once, page by page, flagged, and CountNullCursor counts them.
+func TestReadNullCursor(t *testing.T) {
+	db := sqltest.NewDB(t)
+	mustExec(t, db.DB, `ALTER TABLE clients ALTER updated_at DROP NOT NULL`)
+	mustExec(t, db.DB, `INSERT INTO clients (id, client_ref, kind, family_name, updated_at)
+		SELECT g, 'C-' || g, 'person', 'Doe', CASE WHEN g % 2 = 0 THEN NULL ELSE timestamptz '2025-01-01' END
+		FROM generate_series(1, 11) g`)
+	q := exampleQuery(t)
+	ctx := context.Background()
+	if got := refs(readAll(t, db.DB, q, Window{Until: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, 2)); len(got) != 6 {
+		t.Errorf("the window holds %v, want the 6 rows with a cursor", got)
+	}
+	var keys []string
+	err := ReadNullCursor(ctx, db.DB, q, Options{PageSize: 2}, func(r Row) error {
+		if !r.NullCursor || !r.Pos.UpdatedAt.IsZero() {
+			t.Errorf("row %s: NullCursor %v, position %v", r.Pos.Key, r.NullCursor, r.Pos)
+		}
+		keys = append(keys, r.Pos.Key)
+		return nil
+	})
+	if want := []string{"2", "4", "6", "8", "10"}; err != nil || !reflect.DeepEqual(keys, want) {
+		t.Errorf("ReadNullCursor = %v, %v; want keys %v", keys, err, want)
+	}
+	if n, err := CountNullCursor(ctx, db.DB, q); n != 5 || err != nil {
+		t.Errorf("CountNullCursor = %d, %v; want 5", n, err)
+	}
+	keys = nil
+	err = ReadKeys(ctx, db.DB, q, []string{"3", "4"}, func(r Row) error {
+		if r.NullCursor != (r.Pos.Key == "4") {
+			t.Errorf("ReadKeys: row %s: NullCursor %v", r.Pos.Key, r.NullCursor)
+		}
+		keys = append(keys, r.Pos.Key)
+		return nil
+	})
+	if err != nil || len(keys) != 2 {
+		t.Errorf("ReadKeys = %v, %v", keys, err)
+	}
+	// A row without a key can be neither paged past nor named: an error.
+	err = Read(ctx, db.DB, Query{SQL: `SELECT updated_at AS cursor_updated_at, NULL::bigint AS cursor_key, client_ref AS external_id FROM clients`},
+		Window{Until: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, Options{PageSize: 5}, func(Row) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "NULL cursor_key") {
+		t.Errorf("Read of rows without a key: %v", err)
+	}
+}
+
+// The read of the rows with a NULL cursor uses the (updated_at, id) index,
+// in order, on a table where updated_at may be NULL.
+func TestNullCursorQueryUsesIndex(t *testing.T) {
+	db := sqltest.NewDB(t)
+	mustExec(t, db.DB, `ALTER TABLE clients ALTER updated_at DROP NOT NULL`)
+	mustExec(t, db.DB, `INSERT INTO clients (client_ref, kind, family_name, updated_at)
+		SELECT 'C-' || g, 'person', 'Doe', CASE WHEN g % 100 = 0 THEN NULL ELSE timestamptz '2025-01-01' + g * interval '1 second' END
+		FROM generate_series(1, 20000) g`)
+	mustExec(t, db.DB, `ANALYZE clients`)
+	q := exampleQuery(t)
+	for _, after := range []bool{false, true} {
+		args := []any{500}
+		if after {
+			args = append(args, "14000")
+		}
+		var plan []string
+		if err := db.Select(&plan, "EXPLAIN "+q.nullCursorSQL(after), args...); err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(plan, "\n")
+		if !strings.HasPrefix(plan[0], "Limit") || !strings.HasPrefix(strings.TrimSpace(plan[1]), "->  Index Scan using clients_updated_at_id") ||
+			!strings.Contains(text, "updated_at IS NULL") {
+			t.Errorf("after=%v: plan does not read the (updated_at, id) index in order:\n%s", after, text)
+		}
+	}
+}

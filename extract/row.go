@@ -31,6 +31,10 @@ type Row struct {
 	// for text arrays, json.RawMessage for json and jsonb, and string
 	// (PostgreSQL's text form) for any other type.
 	Values []any
+	// NullCursor is true for a row whose cursor_updated_at is NULL: it has
+	// no place in the change order, so no Window holds it, and Pos holds
+	// only its Key. Only [ReadNullCursor] and [ReadKeys] return such rows.
+	NullCursor bool
 }
 
 // Get returns the value of the named column and whether the row has it.

@@ -29,6 +29,11 @@ type chunk struct {
 
 func (c *chunk) add(m mapper, row extract.Row) {
 	c.rows++
+	if row.NullCursor {
+		// No place in the change order: it moves no watermark.
+		c.errs = append(c.errs, nullCursor(row))
+		return
+	}
 	c.end = row.Pos
 	rec, err := m(row)
 	if err != nil {
@@ -135,6 +140,28 @@ func (r *run) readWindow(ctx, drain context.Context, s *stream, w extract.Window
 	defer cancel()
 	defer context.AfterFunc(k.ctx, cancel)()
 	err = extract.Read(readCtx, r.env.Source, s.query, w, extract.Options{PageSize: r.job.PageSize}, k.add)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return k.finish(err)
+}
+
+// readNullCursor reads the stream's rows whose cursor_updated_at is NULL,
+// which no window holds, and records each as a record error: a row is
+// never dropped silently, and a query that returns only such rows does not
+// look like an empty source. They are read by every run that reads
+// windows, since none of them can say which have changed; they move no
+// watermark.
+func (r *run) readNullCursor(ctx, drain context.Context, s *stream) error {
+	m, err := r.compile(ctx, s)
+	if err != nil {
+		return err
+	}
+	k := r.newChunker(drain, s, m, false, nil)
+	readCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(k.ctx, cancel)()
+	err = extract.ReadNullCursor(readCtx, r.env.Source, s.query, extract.Options{PageSize: r.job.PageSize}, k.add)
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}

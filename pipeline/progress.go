@@ -126,6 +126,10 @@ func (r *run) countWindows(ctx context.Context) (int64, error) {
 			return 0, err
 		}
 		total += n
+		if n, err = extract.CountNullCursor(ctx, r.env.Source, s.query); err != nil {
+			return 0, err
+		}
+		total += n
 	}
 	return total, nil
 }

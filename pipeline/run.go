@@ -311,6 +311,9 @@ func (r *run) do(ctx, drain context.Context) error {
 			if err := r.readWindow(ctx, drain, s, w, stored); err != nil {
 				return err
 			}
+			if err := r.readNullCursor(ctx, drain, s); err != nil {
+				return err
+			}
 		}
 	}
 	if r.opts.Kind == state.KindReconcile {

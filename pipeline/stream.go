@@ -34,6 +34,10 @@ const (
 	CodeRowNotFound = "row_not_found"
 	// CodeRefused: the API refused a whole call because of this record.
 	CodeRefused = "refused"
+	// CodeNullCursor: the row's cursor_updated_at is NULL, so it has no
+	// place in the change order and no window holds it. Recorded by every
+	// run that reads windows, until the query gives the row a cursor.
+	CodeNullCursor = "null_cursor"
 )
 
 // dependencyCodes are the codes of errors that a later chunk of the same run
@@ -152,6 +156,14 @@ func invalid(row extract.Row, err error) state.RecordError {
 		}
 	}
 	re.Payload = rowPayload(row)
+	return re
+}
+
+// nullCursor returns the record error of a row whose cursor_updated_at is
+// NULL.
+func nullCursor(row extract.Row) state.RecordError {
+	re := invalid(row, fmt.Errorf("cursor_updated_at is NULL for the row with cursor_key %s: no window holds it, so it is never sent; make the query's cursor_updated_at never NULL (e.g. coalesce(updated_at, created_at))", row.Pos.Key))
+	re.Stage, re.Code, re.Field = state.StageExtract, CodeNullCursor, extract.CursorUpdatedAt
 	return re
 }
 
