@@ -445,3 +445,57 @@ func TestJob(t *testing.T) {
 		t.Errorf("Job(suppliers) error = %v, want %s", err, want)
 	}
 }
+
+// A command loads only the parts of the config it uses: a report needs
+// neither the API's settings nor the SQL files, and names the problems of
+// the parts it uses all the same.
+func TestLoadFor(t *testing.T) {
+	const text = `source:
+  dsn: ${SOURCE_DSN}
+state:
+  dsn: postgres://etl@ops/ops
+algoreg:
+  url: ${ALGOREG_URL}
+  token: ${ALGOREG_TOKEN}
+jobs:
+  - name: customers
+    customers_query: missing.sql
+    history_days: 30
+`
+	dir := t.TempDir()
+	path := filepath.Join(dir, "etl.yaml")
+	os.WriteFile(path, []byte(text), 0o644)
+	for _, name := range []string{"SOURCE_DSN", "ALGOREG_URL", "ALGOREG_TOKEN"} {
+		t.Setenv(name, "") // restored when the test ends
+		os.Unsetenv(name)
+	}
+
+	c, err := configs.LoadFor(path, configs.NeedState)
+	if err != nil {
+		t.Fatalf("LoadFor(NeedState): %v", err)
+	}
+	if c.State.DSN.Reveal() != "postgres://etl@ops/ops" || c.Jobs[0].Name != "customers" || c.Jobs[0].HistoryDays != 30 {
+		t.Errorf("state %v, jobs %+v", c.State.DSN, c.Jobs)
+	}
+	_, err = configs.Load(path)
+	for _, want := range []string{"etl.yaml:2: source.dsn: environment variable SOURCE_DSN", "etl.yaml:6: algoreg.url", "etl.yaml:7: algoreg.token", "etl.yaml:10: job \"customers\": customers_query"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load: %v, want a problem %q", err, want)
+		}
+	}
+	_, err = configs.LoadFor(path, configs.NeedState|configs.NeedSource)
+	if err == nil || !strings.Contains(err.Error(), "source.dsn") || strings.Contains(err.Error(), "algoreg") || strings.Contains(err.Error(), "customers_query") {
+		t.Errorf("LoadFor(NeedState|NeedSource): %v, want the problem of source.dsn alone", err)
+	}
+
+	// Without state.dsn, the state is in source.dsn: the state needs it.
+	os.WriteFile(path, []byte(strings.Replace(text, "state:\n  dsn: postgres://etl@ops/ops\n", "", 1)), 0o644)
+	if _, err := configs.LoadFor(path, configs.NeedState); err == nil || !strings.Contains(err.Error(), "source.dsn") {
+		t.Errorf("LoadFor(NeedState) without state.dsn: %v, want the problem of source.dsn", err)
+	}
+	// The jobs' settings are always checked.
+	os.WriteFile(path, []byte(strings.Replace(text, "history_days: 30", "history_days: -1", 1)), 0o644)
+	if _, err := configs.LoadFor(path, configs.NeedState); err == nil || !strings.Contains(err.Error(), "history_days") {
+		t.Errorf("LoadFor(NeedState) of a bad history_days: %v", err)
+	}
+}

@@ -74,6 +74,11 @@ func (p *problems) addEnv(line int, job, key string, err error) {
 	p.envLines[line] = true
 }
 
+// keep drops the problems for which ok is false.
+func (p *problems) keep(ok func(*Error) bool) {
+	p.errs = slices.DeleteFunc(p.errs, func(e *Error) bool { return !ok(e) })
+}
+
 // err returns the problems joined in line order, those without a line
 // first, or nil.
 func (p *problems) err() error {

@@ -15,14 +15,38 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// A Need is a part of a config that a command uses. LoadFor checks only
+// the parts asked for: a report runs without the API's token, a migration
+// without the source's password or the jobs' SQL files.
+type Need uint
+
+// The parts of a config. The jobs' names and settings are always read.
+const (
+	NeedState   Need = 1 << iota // state.dsn and state.schema; source.dsn too when state.dsn is not set
+	NeedSource                   // source.dsn
+	NeedAPI                      // algoreg.url, algoreg.token and algoreg.timeout
+	NeedQueries                  // the jobs' SQL files (customers_query, relations_query)
+
+	NeedAll = NeedState | NeedSource | NeedAPI | NeedQueries
+)
+
 // Load reads the config file at path, expanding ${NAME} from the process's
-// environment. Query paths are resolved against the file's folder.
+// environment, and checks all of it. Query paths are resolved against the
+// file's folder.
 func Load(path string) (*Config, error) {
+	return LoadFor(path, NeedAll)
+}
+
+// LoadFor is Load for a command that uses only the parts of the config in
+// need: the problems of the other parts, such as an unset ${ALGOREG_TOKEN}
+// or a missing SQL file, are not errors, and those parts of the Config may
+// be empty.
+func LoadFor(path string, need Need) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(data, path, filepath.Dir(path), os.LookupEnv)
+	return parse(data, path, filepath.Dir(path), os.LookupEnv, need)
 }
 
 // Parse reads a config from data. name is the file's name for messages; dir
@@ -32,6 +56,10 @@ func Load(path string) (*Config, error) {
 // The error, when not nil, joins one *Error per problem found, in line
 // order.
 func Parse(data []byte, name, dir string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return parse(data, name, dir, lookupEnv, NeedAll)
+}
+
+func parse(data []byte, name, dir string, lookupEnv func(string) (string, bool), need Need) (*Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
@@ -52,6 +80,7 @@ func Parse(data []byte, name, dir string, lookupEnv func(string) (string, bool))
 		return nil, p.err()
 	}
 	c := check(&f, name, dir, p)
+	p.keep(func(e *Error) bool { return need&partOf(e, f.State.DSN.set) != 0 })
 	if err := p.err(); err != nil {
 		return nil, err
 	}
@@ -170,6 +199,29 @@ func check(f *fileConfig, name, dir string, p *problems) *Config {
 		p.add(or(f.Jobs.line, f.at.lineOf("jobs")), "", "jobs", "at least one job is required")
 	}
 	return c
+}
+
+// partOf returns the part of a config a problem is about; 0 for the jobs'
+// settings and the file as a whole, which every part needs. stateDSN tells
+// whether state.dsn was given: if not, the state is kept in source.dsn.
+func partOf(e *Error, stateDSN bool) Need {
+	everything := ^Need(0)
+	section, _, _ := strings.Cut(e.Key, ".")
+	switch {
+	case e.Job != "":
+		if e.Key == "customers_query" || e.Key == "relations_query" {
+			return NeedQueries
+		}
+	case section == "algoreg":
+		return NeedAPI
+	case section == "state" && e.Key != "state":
+		return NeedState
+	case section == "source" && e.Key != "source" && !stateDSN:
+		return NeedSource | NeedState
+	case section == "source" && e.Key != "source":
+		return NeedSource
+	}
+	return everything
 }
 
 // sectionProblems reports the shape problems of one mapping.

@@ -17,6 +17,14 @@ import (
 
 // This file builds the command tree on spf13/cobra and pflag: GNU flags
 // anywhere on the line, help, completion, and usage errors in one line.
+//
+// A command is a method of app returning its *cobra.Command, added in
+// rootCmd. It sets Use ("name ARG"), Short, Long, an Example of lines run
+// as written by the examples test, Args (wantArgs), and a Run that sets
+// a.code; its flags are local variables; exits lists its exit codes for
+// the help. A wrong argument found in Run is reported with a.badArg (one
+// line, a hint, exit 2); a config is loaded with a.loadConfig and the
+// parts of it the command uses.
 
 // A usageError is a wrong command, argument or flag: it is reported in one
 // line with a hint, and exits 2.
@@ -562,7 +570,7 @@ func configJobNames(path string) []string {
 	if path == "" {
 		return nil
 	}
-	cfg, err := configs.Load(path)
+	cfg, err := configs.LoadFor(path, 0) // the jobs alone
 	if err != nil {
 		return nil
 	}

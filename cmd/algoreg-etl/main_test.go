@@ -259,3 +259,39 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// migrate, report and prune need only the state database: no API URL or
+// token, no source password, no SQL file. A run needs them all.
+func TestStateCommandsNeedOnlyTheState(t *testing.T) {
+	path, _, _ := deployment(t)
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same deployment as an auditor's host has it: the state's DSN, and
+	// variables for the rest that are not set there.
+	text := strings.Replace(string(cfg), "source:\n  dsn: ${TEST_SOURCE_DSN}\n", "source:\n  dsn: ${UNSET_SOURCE_DSN}\nstate:\n  dsn: ${TEST_SOURCE_DSN}\n", 1)
+	text = strings.Replace(text, "token: ${TEST_ALGOREG_TOKEN}", "token: ${UNSET_ALGOREG_TOKEN}", 1)
+	text = strings.Replace(text, "customers_query: ", "customers_query: missing/", 1)
+	auditor := filepath.Join(t.TempDir(), "auditor.yaml")
+	if err := os.WriteFile(auditor, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"migrate"},
+		{"report", "runs"},
+		{"report", "errors", "--open"},
+		{"report", "--html", filepath.Join(t.TempDir(), "audit.html")},
+		{"prune", "--dry-run"},
+	} {
+		if code, out, stderr := cli(t, append(args, "--config", auditor)...); code != exitOK {
+			t.Errorf("%v: exit %d\n%s%s", args, code, out, stderr)
+		}
+	}
+	code, _, stderr := cli(t, "run", "customers", "--config", auditor)
+	for _, want := range []string{"source.dsn", "UNSET_SOURCE_DSN", "algoreg.token", "UNSET_ALGOREG_TOKEN", "customers_query"} {
+		if code != exitUsage || !strings.Contains(stderr, want) {
+			t.Errorf("run with the auditor's config: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/algoreg/algoreg-etl/configs"
 )
 
 func (a *app) migrateCmd() *cobra.Command {
@@ -23,7 +25,7 @@ func (a *app) migrateCmd() *cobra.Command {
 }
 
 func (a *app) migrate(ctx context.Context) int {
-	cfg, code := a.loadConfig()
+	cfg, code := a.loadConfig(configs.NeedState)
 	if cfg == nil {
 		return code
 	}

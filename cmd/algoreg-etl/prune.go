@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/state"
 )
 
@@ -52,7 +53,7 @@ func (a *app) prune(ctx context.Context, f pruneFlags) int {
 	if f.batch <= 0 {
 		return a.badArg("--batch %d: must be 1 or more", f.batch)
 	}
-	cfg, code := a.loadConfig()
+	cfg, code := a.loadConfig(configs.NeedState)
 	if cfg == nil {
 		return code
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/state"
 )
 
@@ -124,7 +125,7 @@ func (a *app) report(ctx context.Context, f reportFlags, args []string) int {
 		}
 	}
 
-	cfg, code := a.loadConfig()
+	cfg, code := a.loadConfig(configs.NeedState)
 	if cfg == nil {
 		return code
 	}

@@ -490,6 +490,10 @@ func TestReportUsage(t *testing.T) {
 			t.Errorf("report %v: exit %d, want %d\n%s%s", args, code, exitUsage, out, stderr)
 		}
 	}
+	code, out, stderr := cli(t, "report", "run", "99", "--config", f.path)
+	if code != exitUsage || out != "" || stderr != "algoreg-etl: no run 99\nRun 'algoreg-etl report --help' for usage.\n" {
+		t.Errorf("report run 99: exit %d\n%s%s", code, out, stderr)
+	}
 	// Flags go before or after the sub-report and its argument.
 	for _, args := range [][]string{
 		{"--format", "csv", "customer", "C-1"},

@@ -147,7 +147,7 @@ func (a *app) runPipeline(ctx context.Context, name string, opts pipeline.Option
 	default:
 		return a.badArg("--risk-scan %q: want auto, on or off", opts.RiskScan)
 	}
-	cfg, code := a.loadConfig()
+	cfg, code := a.loadConfig(configs.NeedAll)
 	if cfg == nil {
 		return code
 	}
@@ -195,13 +195,13 @@ func exitCode(res *pipeline.Result, err error) int {
 
 func (a *app) printResult(res *pipeline.Result) { printSummary(a.stdout, res, 0) }
 
-// loadConfig loads the config named by --config. On failure it reports the
-// error and returns the exit code.
-func (a *app) loadConfig() (*configs.Config, int) {
+// loadConfig loads the config named by --config, checking the parts of it
+// in need. On failure it reports the error and returns the exit code.
+func (a *app) loadConfig(need configs.Need) (*configs.Config, int) {
 	if a.configPath == "" {
 		return nil, a.badArg("no config file: pass --config or set ALGOREG_ETL_CONFIG")
 	}
-	cfg, err := configs.Load(a.configPath)
+	cfg, err := configs.LoadFor(a.configPath, need)
 	if err != nil {
 		return nil, a.fail(err, exitUsage)
 	}

@@ -45,7 +45,7 @@ func (a *app) serveCmd() *cobra.Command {
 }
 
 func (a *app) serve(ctx context.Context, f serveFlags) int {
-	cfg, code := a.loadConfig()
+	cfg, code := a.loadConfig(configs.NeedAll)
 	if cfg == nil {
 		return code
 	}
