@@ -11,9 +11,8 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/algoreg/algoreg-etl/configs"
+	"github.com/algoreg/algoreg-etl/extract"
 	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/pipeline"
 	"github.com/algoreg/algoreg-etl/state"
@@ -69,7 +68,7 @@ func pipelineMain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	src, err := sqlx.Open("postgres", cfg.Source.DSN.Reveal())
+	src, err := extract.Open(ctx, cfg.Source.DSN.Reveal())
 	if err != nil {
 		return fmt.Errorf("source database: %w", err)
 	}

@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
 
 	"github.com/algoreg/algoreg-etl/configs"
+	"github.com/algoreg/algoreg-etl/extract"
 	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/pipeline"
 	"github.com/algoreg/algoreg-etl/state"
@@ -228,15 +228,12 @@ func openState(ctx context.Context, cfg *configs.Config, current bool) (*state.S
 // connect opens the source and (current) state databases and the API
 // client of cfg.
 func (a *app) connect(ctx context.Context, cfg *configs.Config) (*pipeline.Env, func(), error) {
-	src, err := sqlx.Open("postgres", cfg.Source.DSN.Reveal())
+	// Read-only: the pipeline cannot write to the source.
+	src, err := extract.Open(ctx, cfg.Source.DSN.Reveal())
 	if err != nil {
-		return nil, nil, fmt.Errorf("source database %s: %w", configs.RedactDSN(cfg.Source.DSN.Reveal()), err)
+		return nil, nil, fmt.Errorf("source database %s: %w", cfg.Source.DSN, err)
 	}
 	src.SetMaxIdleConns(8) // the extraction, counts, and the retries' reads by key
-	if err := src.PingContext(ctx); err != nil {
-		src.Close()
-		return nil, nil, fmt.Errorf("source database %s: %w", configs.RedactDSN(cfg.Source.DSN.Reveal()), err)
-	}
 	st, err := openState(ctx, cfg, true)
 	if err != nil {
 		src.Close()
