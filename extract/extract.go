@@ -92,16 +92,8 @@ func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn 
 	until := w.Until.In(loc)
 	after := w.After
 	for {
-		var rows *sql.Rows
-		var err error
-		switch {
-		case after.IsZero():
-			rows, err = db.QueryContext(ctx, queries[fromStart], until, opts.PageSize)
-		case after.Key == "":
-			rows, err = db.QueryContext(ctx, queries[fromSince], until, opts.PageSize, after.UpdatedAt.In(loc))
-		default:
-			rows, err = db.QueryContext(ctx, queries[fromAfter], until, opts.PageSize, after.UpdatedAt.In(loc), after.Key)
-		}
+		from, args := pageArgs(after, until, opts.PageSize, loc)
+		rows, err := db.QueryContext(ctx, queries[from], args...)
 		if err != nil {
 			return fmt.Errorf("extract: query page after %v: %w", after, err)
 		}
@@ -258,6 +250,18 @@ const (
 	fromSince             // cursor_updated_at >= $3: every row of that instant and after
 	fromAfter             // (cursor_updated_at, cursor_key) > ($3, $4)
 )
+
+// pageArgs returns how the page after position after starts, and the
+// parameters of its query (see pageSQL); until is already in loc.
+func pageArgs(after Position, until time.Time, pageSize int, loc *time.Location) (from, []any) {
+	switch {
+	case after.IsZero():
+		return fromStart, []any{until, pageSize}
+	case after.Key == "":
+		return fromSince, []any{until, pageSize, after.UpdatedAt.In(loc)}
+	}
+	return fromAfter, []any{until, pageSize, after.UpdatedAt.In(loc), after.Key}
+}
 
 // pageSQL returns the query that reads one page: $1 is the window's end,
 // $2 the page size, and $3 and $4 the start as from says.
@@ -477,4 +481,76 @@ func (n *nullStrings) Scan(src any) error {
 	}
 	n.list, n.valid = list, true
 	return nil
+}
+
+// Column describes one column of a query's rows.
+type Column struct {
+	Name string
+	// DatabaseType is the column's PostgreSQL type as database/sql names
+	// it: "TEXT", "INT8", "TIMESTAMPTZ", "_TEXT" (text[]), "JSONB", ...
+	DatabaseType string
+	// Zero is the zero value of the Go type a Row holds for the column's
+	// values (see Row.Values): "" for text types, int64(0), float64(0),
+	// false, time.Time{}, []string(nil) or json.RawMessage(nil).
+	Zero any
+}
+
+// DescribeColumns is Describe with the type of each column: it returns
+// every column of q's rows, cursor columns included, in the query's order,
+// without running it over any row. It fails as Describe does.
+func DescribeColumns(ctx context.Context, db *sqlx.DB, q Query) ([]Column, error) {
+	rows, err := db.QueryContext(ctx, "SELECT * FROM ("+body(q.SQL)+"\n) AS src LIMIT 0")
+	if err != nil {
+		return nil, fmt.Errorf("extract: query: %w", err)
+	}
+	defer rows.Close()
+	s, err := newScanner(rows, q.Location)
+	if err != nil {
+		return nil, err
+	}
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, fmt.Errorf("extract: column types: %w", err)
+	}
+	cols := make([]Column, len(types))
+	for i, t := range types {
+		cols[i] = Column{Name: t.Name(), DatabaseType: t.DatabaseTypeName(), Zero: zero(s.kinds[i])}
+	}
+	return cols, rows.Err()
+}
+
+// zero returns the zero value of the Go type of a column of kind k.
+func zero(k kind) any {
+	switch k {
+	case kInt:
+		return int64(0)
+	case kFloat:
+		return float64(0)
+	case kBool:
+		return false
+	case kTime:
+		return time.Time{}
+	case kTextArray:
+		return []string(nil)
+	case kJSON:
+		return json.RawMessage(nil)
+	}
+	return ""
+}
+
+// Explain returns PostgreSQL's plan, as EXPLAIN (VERBOSE, FORMAT JSON)
+// gives it, of the query that Read runs for the first page of window w,
+// with the same parameters: whether that page reads an index on the cursor
+// columns or the whole table can be seen without reading a row.
+func Explain(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options) ([]byte, error) {
+	if opts.PageSize < 1 {
+		return nil, errors.New("extract: page size must be at least 1")
+	}
+	loc := q.location()
+	from, args := pageArgs(w.After, w.Until.In(loc), opts.PageSize, loc)
+	var plan []byte
+	if err := db.QueryRowContext(ctx, "EXPLAIN (VERBOSE, FORMAT JSON) "+q.pageSQL(from), args...).Scan(&plan); err != nil {
+		return nil, fmt.Errorf("extract: explain the page query after %v: %w", w.After, err)
+	}
+	return plan, nil
 }

@@ -55,14 +55,18 @@ func NewClient(baseURL, token string, hc *http.Client) *Client {
 	}
 }
 
-// String describes the client by the endpoint it calls, never its token.
-func (c *Client) String() string {
+// Endpoint returns the URL of the Save customers endpoint the client calls,
+// with any password in it hidden.
+func (c *Client) Endpoint() string {
 	s := c.saveURL
 	if u, err := url.Parse(s); err == nil {
 		s = u.Redacted()
 	}
-	return "load.Client(" + s + ")"
+	return s
 }
+
+// String describes the client by the endpoint it calls, never its token.
+func (c *Client) String() string { return "load.Client(" + c.Endpoint() + ")" }
 
 // GoString is String, so that %#v does not print the token either.
 func (c *Client) GoString() string { return c.String() }
