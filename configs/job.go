@@ -38,8 +38,9 @@ const (
 // The values of a job's risk_scan key: when a run asks the API to skip the
 // risk scan of what it imports (the request's disable_risk_scan).
 const (
-	// RiskScanAuto skips the scan when a run's changed rows exceed
-	// Job.RiskScanThreshold, or the run is a backfill: a big import is fast
+	// RiskScanAuto skips the scan when a run will send more records (valid,
+	// and new or changed since last accepted) than Job.RiskScanThreshold,
+	// or the run is a backfill or a reconcile: a big import is fast
 	// and its risk comes with the tenant's next ongoing scan (usually
 	// overnight); a small one is scanned at once.
 	RiskScanAuto = "auto"
@@ -102,7 +103,7 @@ type Job struct {
 	CursorTimezone *time.Location // key cursor_timezone: the zone of a cursor column that is "timestamp without time zone"; UTC when not given
 
 	RiskScan          string // key risk_scan: RiskScanAuto, RiskScanOn or RiskScanOff
-	RiskScanThreshold int    // key risk_scan_threshold: with RiskScanAuto, the changed rows above which a run skips the scan; 0 or more
+	RiskScanThreshold int    // key risk_scan_threshold: with RiskScanAuto, the records to send above which a run skips the scan; 0 or more
 
 	MaxAttempts  int           // key max_attempts: attempts per API call, the first included, 1..100
 	MaxRetryTime time.Duration // key max_retry_time: the bound on the time spent retrying one chunk; more than 0

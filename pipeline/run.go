@@ -176,11 +176,9 @@ func (r *run) open(ctx context.Context) error {
 	}
 	r.window, r.stored = w, stored
 	r.mark = stored
-	if r.disableRiskScan, err = r.riskScan(ctx, customers, w); err != nil {
-		return err
-	}
 
-	row := state.Run{Job: r.job.Name, Kind: r.opts.Kind, WindowTo: &r.until, DisableRiskScan: &r.disableRiskScan, DryRun: r.opts.DryRun}
+	// The risk scan is decided once the run row exists (decideRiskScan).
+	row := state.Run{Job: r.job.Name, Kind: r.opts.Kind, WindowTo: &r.until, DryRun: r.opts.DryRun}
 	if !w.After.IsZero() {
 		row.WindowFrom, row.WindowFromKey = &w.After.UpdatedAt, w.After.Key
 	}
@@ -206,7 +204,7 @@ func (r *run) open(ctx context.Context) error {
 		Logger:       r.logger,
 		Observe:      r.env.Metrics.observer(r.job.Name),
 	})
-	r.logger.Info("run started", "kind", r.opts.Kind, "after", w.After, "until", r.until, "disable_risk_scan", r.disableRiskScan)
+	r.logger.Info("run started", "kind", r.opts.Kind, "after", w.After, "until", r.until)
 	return nil
 }
 
@@ -296,8 +294,12 @@ func (r *run) resumable(ctx context.Context) (*state.Run, error) {
 	return &prev, nil
 }
 
-// do runs the streams, then the retry of open record errors.
+// do decides the risk scan, runs the streams, then the retry of open
+// record errors.
 func (r *run) do(ctx, drain context.Context) error {
+	if err := r.decideRiskScan(ctx); err != nil {
+		return err
+	}
 	streams := r.streams
 	if r.opts.Kind != state.KindRetry {
 		for _, s := range streams {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/extract"
 	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/state"
@@ -179,35 +178,6 @@ func rowPayload(row extract.Row) json.RawMessage {
 		return nil
 	}
 	return b
-}
-
-// riskScan decides the run's disable_risk_scan flag. A scan during the
-// import gives risk results at once but slows a big load; the nightly
-// process scans what an import skipped. So the auto policy disables the
-// scan for backfills and for runs whose window holds more rows than the
-// job's threshold.
-func (r *run) riskScan(ctx context.Context, s *stream, w extract.Window) (bool, error) {
-	policy := r.opts.RiskScan
-	if policy == "" {
-		policy = r.job.RiskScan
-	}
-	switch policy {
-	case configs.RiskScanOn:
-		return false, nil
-	case configs.RiskScanOff:
-		return true, nil
-	}
-	if r.opts.Kind == state.KindBackfill || r.opts.Kind == state.KindReconcile {
-		return true, nil
-	}
-	if r.opts.Kind == state.KindRetry {
-		return false, nil
-	}
-	n, err := extract.Count(ctx, r.env.Source, s.query, w)
-	if err != nil {
-		return false, err
-	}
-	return n > int64(r.job.RiskScanThreshold), nil
 }
 
 // deltaOf returns what the next send of a customer needs to express
