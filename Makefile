@@ -11,8 +11,8 @@ test: vet
 	url=$$(bash .ci/postgres) && TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
 
 ## demo: example database + sandbox API + the example job, with a printout
-demo:
-	url=$$(bash .ci/postgres) && ALGOREG_ETL_DEMO_DATABASE="$$url" $(GO) run ./cmd/algoreg-etl demo --log-format text
+demo: build
+	url=$$(bash .ci/postgres) && ALGOREG_ETL_DEMO_DATABASE="$$url" bin/algoreg-etl demo --log-format text
 
 vet:
 	$(GO) vet ./...

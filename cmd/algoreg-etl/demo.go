@@ -27,21 +27,33 @@ func (a *app) demoCmd() *cobra.Command {
 	var server string
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Set up the example database and a sandbox, and run the example job",
-		Long: "Create the example source database (dropping an earlier demo's), start a sandbox API, " +
-			"run the example job twice, and print what was sent and what failed.",
+		Short: "Set up an example database and a sandbox, and run the example job",
+		Long: "Create a new example source database on the server of --database (named " +
+			"algoreg_etl_demo_ and a random suffix: the demo never touches a database it did " +
+			"not create), start a sandbox API, run the job customers of the example config " +
+			"(built into the binary) twice, and print what was sent and what failed, then " +
+			"the commands that show it again from the state tables. It works from any folder.",
 		Example: "algoreg-etl demo",
 		Args:    wantArgs(),
 		Run: func(cmd *cobra.Command, args []string) {
+			if cmd.Flags().Changed("config") {
+				a.code = a.badArg("demo runs the example config built into the binary; --config is not used")
+				return
+			}
 			a.code = a.demo(cmd.Context(), server)
 		},
 	}
-	cmd.Flags().StringVar(&server, "database", "", "URL of a PostgreSQL server database to connect to; the demo creates its own database beside it (default $ALGOREG_ETL_DEMO_DATABASE)")
+	cmd.Flags().StringVar(&server, "database", "", "URL of a database on the PostgreSQL server to use; the demo creates its own database beside it (default $ALGOREG_ETL_DEMO_DATABASE)")
 	return exits(cmd, plainExits...)
 }
 
-// demoDatabase is the database the demo creates, on the server of --database.
-const demoDatabase = "algoreg_etl_demo"
+// demoPrefix starts the name of every database the demo creates.
+const demoPrefix = "algoreg_etl_demo_"
+
+// programName is how the demo names the binary in the commands it prints:
+// as it was started when that works from the current folder, else
+// "algoreg-etl".
+var programName = "algoreg-etl"
 
 func (a *app) demo(ctx context.Context, server string) int {
 	if server == "" {
@@ -50,44 +62,48 @@ func (a *app) demo(ctx context.Context, server string) int {
 	if server == "" {
 		return a.badArg("no database: pass --database or set ALGOREG_ETL_DEMO_DATABASE (make demo finds one)")
 	}
-	if a.configPath == "" {
-		a.configPath = filepath.Join("configs", "example.yaml")
+	name := demoPrefix + randomHex(4)
+	dsn, drop, err := createDemoDatabase(ctx, server, name)
+	if err != nil {
+		return a.fail(err, exitFailed)
 	}
-	dsn, err := createDemoDatabase(ctx, server)
+	ok := false
+	defer func() {
+		if !ok {
+			drop() // it is the demo's own, and holds nothing worth keeping
+		}
+	}()
+	dir, err := os.MkdirTemp("", "algoreg-etl-demo-")
+	if err != nil {
+		return a.fail(err, exitFailed)
+	}
+	path, err := writeDemoConfig(dir, dsn)
 	if err != nil {
 		return a.fail(err, exitFailed)
 	}
 
-	token := make([]byte, 16)
-	rand.Read(token)
-	api := algoregtest.NewHandler(hex.EncodeToString(token))
+	token := randomHex(16)
+	api := algoregtest.NewHandler(token)
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 
-	// The example config reads its connections from the environment; the
-	// demo supplies them.
-	vars := map[string]string{
-		"ALGOREG_ETL_SOURCE_DSN": dsn,
-		"ALGOREG_ETL_STATE_DSN":  dsn,
-		"ALGOREG_URL":            srv.URL,
-		"ALGOREG_TOKEN":          hex.EncodeToString(token),
-	}
-	data, err := os.ReadFile(a.configPath)
+	// The demo's config names the API by variables, since the sandbox is
+	// gone when the demo ends; the demo supplies them.
+	vars := map[string]string{"ALGOREG_URL": srv.URL, "ALGOREG_TOKEN": token}
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return a.fail(err, exitUsage)
+		return a.fail(err, exitFailed)
 	}
-	cfg, err := configs.Parse(data, a.configPath, filepath.Dir(a.configPath), func(k string) (string, bool) {
-		if v, ok := vars[k]; ok {
-			return v, true
-		}
-		return os.LookupEnv(k)
+	cfg, err := configs.Parse(data, path, dir, func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
 	})
 	if err != nil {
-		return a.fail(err, exitUsage)
+		return a.fail(err, exitFailed)
 	}
 	job, err := cfg.Job("customers")
 	if err != nil {
-		return a.fail(err, exitUsage)
+		return a.fail(err, exitFailed)
 	}
 	st, err := openState(ctx, cfg, false)
 	if err != nil {
@@ -103,7 +119,9 @@ func (a *app) demo(ctx context.Context, server string) int {
 		return a.fail(err, exitFailed)
 	}
 	defer closeEnv()
-	fmt.Fprintf(a.stdout, "Example source database %s on %s, sandbox API at %s.\n\n", demoDatabase, configs.RedactDSN(server), srv.URL)
+	ok = true // from here on, the database holds what the demo shows
+	fmt.Fprintf(a.stdout, "Example source database %s on %s, sandbox API at %s, config %s.\n\n",
+		name, configs.RedactDSN(server), srv.URL, path)
 
 	res, err := pipeline.Run(ctx, env, job, pipeline.Options{})
 	if err != nil {
@@ -166,42 +184,114 @@ func (a *app) demo(ctx context.Context, server string) int {
 	}
 	fmt.Fprintln(a.stdout, "\nSecond run, with nothing changed in the source:")
 	a.printResult(res)
+
+	customer := "C-0001"
+	if len(errs) > 0 && errs[0].ExternalID != "" {
+		customer = errs[0].ExternalID
+	}
+	fmt.Fprintf(a.stdout, "\nThe database %s keeps what the demo did. Look at it again:\n\n", name)
+	for _, c := range []string{
+		"export ALGOREG_ETL_CONFIG=" + shellQuote(path),
+		programName + " report runs",
+		programName + " report errors",
+		programName + " report customer " + shellQuote(customer),
+		programName + " report --html " + shellQuote(filepath.Join(dir, "report.html")),
+	} {
+		fmt.Fprintf(a.stdout, "  %s\n", c)
+	}
+	fmt.Fprintf(a.stdout, "\nWhen done, drop it:\n\n  psql %s -c 'DROP DATABASE %s'\n", shellQuote(configs.RedactDSN(server)), name)
 	return exitOK
 }
 
-// createDemoDatabase creates the demo's source database (holding the state
-// schema too) on the server of serverURL, with the example schema and seed
-// rows, and returns its URL.
-func createDemoDatabase(ctx context.Context, serverURL string) (string, error) {
+// writeDemoConfig writes into dir the example config, its state and source
+// in the database at dsn, and the example queries beside it; it returns
+// the config's path.
+func writeDemoConfig(dir, dsn string) (string, error) {
+	text := string(configs.Example())
+	// A single-quoted YAML scalar, '$' doubled so that it is not expanded.
+	quoted := "'" + strings.ReplaceAll(strings.ReplaceAll(dsn, "'", "''"), "$", "$$") + "'"
+	for _, v := range []string{"${ALGOREG_ETL_SOURCE_DSN}", "${ALGOREG_ETL_STATE_DSN}"} {
+		if !strings.Contains(text, v) {
+			return "", fmt.Errorf("demo: the example config no longer names %s", v)
+		}
+		text = strings.ReplaceAll(text, v, quoted)
+	}
+	text = strings.ReplaceAll(text, "../sql/example/", "")
+	text = "# Written by algoreg-etl demo: the example config, its databases filled in.\n" +
+		"# Runs need ALGOREG_URL and ALGOREG_TOKEN; reports need neither.\n\n" + text
+	for _, f := range []string{"customers.sql", "relations.sql"} {
+		q, err := etlsql.Example(f)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(q), 0o644); err != nil {
+			return "", fmt.Errorf("demo: %w", err)
+		}
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	return path, nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// createDemoDatabase creates the database name on the server of serverURL
+// with the example schema and seed rows (the state schema goes there too),
+// and returns its URL and a function that drops it. On failure it drops
+// what it created.
+func createDemoDatabase(ctx context.Context, serverURL, name string) (string, func(), error) {
 	admin, err := sqlx.Open("postgres", serverURL)
 	if err != nil {
-		return "", fmt.Errorf("demo: %s: %w", configs.RedactDSN(serverURL), err)
+		return "", nil, fmt.Errorf("demo: %s: %w", configs.RedactDSN(serverURL), err)
 	}
 	defer admin.Close()
-	name := pq.QuoteIdentifier(demoDatabase)
-	for _, stmt := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "CREATE DATABASE " + name} {
-		if _, err := admin.ExecContext(ctx, stmt); err != nil {
-			return "", fmt.Errorf("demo: %s: %w", stmt, err)
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name)); err != nil {
+		return "", nil, fmt.Errorf("demo: create database %s on %s: %w", name, configs.RedactDSN(serverURL), err)
+	}
+	drop := func() {
+		a, err := sqlx.Open("postgres", serverURL)
+		if err != nil {
+			return
 		}
+		defer a.Close()
+		a.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)")
 	}
 	u, err := url.Parse(serverURL)
 	if err != nil {
-		return "", fmt.Errorf("demo: database URL: %w", err)
+		drop()
+		return "", nil, fmt.Errorf("demo: database URL: %w", err)
 	}
-	u.Path = "/" + demoDatabase
+	u.Path = "/" + name
 	db, err := sqlx.Open("postgres", u.String())
 	if err != nil {
-		return "", err
+		drop()
+		return "", nil, err
 	}
 	defer db.Close()
 	for _, f := range []string{"schema.sql", "seed.sql"} {
 		text, err := etlsql.Example(f)
-		if err != nil {
-			return "", err
+		if err == nil {
+			_, err = db.ExecContext(ctx, text)
 		}
-		if _, err := db.ExecContext(ctx, text); err != nil {
-			return "", fmt.Errorf("demo: example %s: %w", f, err)
+		if err != nil {
+			db.Close()
+			drop()
+			return "", nil, fmt.Errorf("demo: example %s: %w", f, err)
 		}
 	}
-	return u.String(), nil
+	return u.String(), drop, nil
 }

@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	_ "time/tzdata" // zone names load on hosts without a time zone database
@@ -63,6 +64,11 @@ type app struct {
 }
 
 func main() {
+	// The demo prints commands that name the binary as it was started
+	// (bin/algoreg-etl), unless `go run` built it in a temporary folder.
+	if p := os.Args[0]; strings.Contains(p, string(os.PathSeparator)) && !strings.Contains(p, "go-build") {
+		programName = p
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -241,21 +242,70 @@ func TestRunExitCodes(t *testing.T) {
 	}
 }
 
-// The demo sets up its database and sandbox, runs the example job twice and
-// reports what was sent and what failed.
+// The demo sets up its own database and a sandbox from any folder, runs
+// the example job twice, reports what was sent and what failed, and prints
+// commands that work as printed. Two demos at once do not collide, and
+// neither touches a database it did not create.
 func TestDemo(t *testing.T) {
-	config, err := filepath.Abs(filepath.Join("..", "..", "configs", "example.yaml"))
-	if err != nil {
+	server := sqltest.ServerURL(t)
+	// A neighbour: a database named as a demo's, made by this test.
+	neighbour := sqltest.NewDB(t)
+	if _, err := neighbour.Exec(`CREATE TABLE keep_me (x int); INSERT INTO keep_me VALUES (1)`); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := cli(t, "demo", "--config", config, "--database", sqltest.ServerURL(t))
-	if code != exitOK {
-		t.Fatalf("demo: exit %d\n%s\n%s", code, out, stderr)
+	t.Chdir(t.TempDir()) // any folder: not the repository's
+
+	type result struct {
+		code        int
+		out, stderr string
 	}
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			var out, stderr bytes.Buffer
+			code := Main(context.Background(), []string{"demo", "--database", server}, &out, &stderr)
+			results[i] = result{code, out.String(), stderr.String()}
+		})
+	}
+	wg.Wait()
+	var names []string
+	for _, r := range results {
+		names = append(names, dropDemoDatabases(t, server, r.out)...)
+		if r.code != exitOK {
+			t.Fatalf("demo: exit %d\n%s\n%s", r.code, r.out, r.stderr)
+		}
+	}
+	if len(names) != 2 {
+		t.Fatalf("two demos made the databases %v, want two of their own", names)
+	}
+	var kept int
+	if err := neighbour.Get(&kept, `SELECT count(*) FROM keep_me`); err != nil || kept != 1 {
+		t.Errorf("the neighbour database after the demos: %d rows, %v", kept, err)
+	}
+
+	out := results[0].out
 	for _, want := range []string{"Customers the sandbox holds (45)", "Relations the sandbox holds (5)", "date_in_future",
 		"Second run, with nothing changed", "sent                0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, out)
+		}
+	}
+	// The commands it prints at its end, run as printed, from another
+	// folder.
+	_, tail, ok := strings.Cut(out, "Look at it again:\n\n")
+	tail, _, _ = strings.Cut(tail, "\n\n")
+	if !ok || !strings.Contains(tail, "report runs") || !strings.Contains(tail, "report --html") {
+		t.Fatalf("the demo prints no commands to look at what it did:\n%s", out)
+	}
+	script := "set -e\n" + tail
+	code, got, stderr := newShell(t, t.TempDir()).run(t, script)
+	if code != exitOK {
+		t.Fatalf("the demo's commands:\n%s\nexit %d\n%s%s", script, code, got, stderr)
+	}
+	for _, want := range []string{"RUN_ID", "date_in_future", "History:", "wrote "} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the demo's commands:\n%s\nprint no %q:\n%s", script, want, got)
 		}
 	}
 }
@@ -293,5 +343,40 @@ func TestStateCommandsNeedOnlyTheState(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, want) {
 			t.Errorf("run with the auditor's config: exit %d, stderr lacks %q:\n%s", code, want, stderr)
 		}
+	}
+}
+
+// Tab completes the commands, the jobs of the config and flag values; the
+// bash script loads and registers itself.
+func TestCompletion(t *testing.T) {
+	path, _, _ := deployment(t)
+	t.Setenv("ALGOREG_ETL_CONFIG", path)
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"rec"}, []string{"reconcile"}},
+		{[]string{"run", ""}, []string{"customers"}},
+		{[]string{"backfill", "cu"}, []string{"customers"}},
+		{[]string{"report", ""}, []string{"runs", "run", "errors", "customer"}},
+		{[]string{"report", "runs", "--format", ""}, []string{"table", "csv", "json"}},
+		{[]string{"run", "customers", "--risk-scan", ""}, []string{"auto", "on", "off"}},
+		{[]string{"reconcile", "customers", "--dr"}, []string{"--dry-run"}},
+		{[]string{"help", "rep"}, []string{"report"}},
+	} {
+		code, out, stderr := cli(t, append([]string{"__completeNoDesc"}, tt.args...)...)
+		var got []string
+		for _, l := range strings.Split(out, "\n") {
+			if l != "" && !strings.HasPrefix(l, ":") {
+				got = append(got, l)
+			}
+		}
+		if code != exitOK || !slices.Equal(got, tt.want) {
+			t.Errorf("complete %q: exit %d, got %q, want %q\n%s", tt.args, code, got, tt.want, stderr)
+		}
+	}
+	code, out, stderr := newShell(t, t.TempDir()).run(t, "source <(algoreg-etl completion bash) && complete -p algoreg-etl")
+	if code != 0 || !strings.Contains(out, "algoreg-etl") {
+		t.Errorf("bash completion: exit %d\n%s%s", code, out, stderr)
 	}
 }

@@ -5,6 +5,14 @@
 // 127.0.0.1:5432 when it answers, else a throwaway cluster started from the
 // local PostgreSQL binaries by the repository's .ci/postgres script. When
 // none can be had, the test fails with a message saying how to provide one.
+//
+// The server may be shared: the package creates and drops only databases
+// of its own, under names no one else uses. NewDB's databases,
+// algoreg_etl_test_ and a random suffix, are dropped when their test ends.
+// The template they are cloned from, algoreg_etl_tmpl_ and a hash of the
+// example schema, is kept on the server for the next test run (built once,
+// under an advisory lock, when two runs start together); a new schema gets
+// a new template, and the old ones may be dropped by hand.
 package sqltest
 
 import (
