@@ -233,15 +233,20 @@ func (c *checker) api(ctx context.Context) {
 	c.report(r.Status, r.Subject, "%s", r.Message)
 }
 
+// probe is the customer of the API check's call: made up, and sent with
+// verify_input, so that nothing is stored.
+var probe = load.Customer{ExternalID: "algoreg-etl-check", AccountType: load.AccountIndividual, LastName: "Check"}
+
 // checkAPI makes one call that proves the credentials without changing
-// anything: a Save customers call with verify_input and no records.
+// anything: a Save customers call with verify_input and one made-up
+// customer. It is the one place that knows how credentials are proven.
 func checkAPI(ctx context.Context, api *load.Client) Result {
 	const subject = "api"
-	_, err := api.Save(ctx, &load.SaveRequest{VerifyInput: true, DisableRiskScan: true})
+	_, err := api.Save(ctx, &load.SaveRequest{Customers: []load.Customer{probe}, VerifyInput: true, DisableRiskScan: true})
 	var apiErr *load.APIError
 	switch {
 	case err == nil:
-		return Result{OK, subject, fmt.Sprintf("%s accepted the credentials (a verify_input call with no records)", api.Endpoint())}
+		return Result{OK, subject, fmt.Sprintf("%s accepted the credentials (a verify_input call, which stores nothing)", api.Endpoint())}
 	case errors.As(err, &apiErr):
 		switch s := apiErr.StatusCode; {
 		case s == 401 || s == 403:
@@ -249,9 +254,9 @@ func checkAPI(ctx context.Context, api *load.Client) Result {
 		case s == 404 || s == 405:
 			return Result{Fail, subject, fmt.Sprintf("%s answered %d (%s): check algoreg.url, the tenant's API base URL", api.Endpoint(), s, apiErr.Message())}
 		case s >= 400 && s < 500 && s != 408 && s != 429:
-			// The call passed authentication; only its empty body was
-			// refused.
-			return Result{OK, subject, fmt.Sprintf("%s accepted the credentials (it refused the empty verify_input call: %d %s)", api.Endpoint(), s, apiErr.Message())}
+			// The call passed authentication; only its made-up customer
+			// was refused.
+			return Result{OK, subject, fmt.Sprintf("%s accepted the credentials (it refused the verify_input call's made-up customer: %d %s)", api.Endpoint(), s, apiErr.Message())}
 		}
 		return Result{Fail, subject, fmt.Sprintf("%s answered %d (%s): the API is not serving now; try again later", api.Endpoint(), apiErr.StatusCode, apiErr.Message())}
 	}

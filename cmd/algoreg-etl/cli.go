@@ -124,7 +124,7 @@ func (a *app) rootCmd() *cobra.Command {
 	completeValues(root, "log-level", "debug", "info", "warn", "error")
 
 	root.AddCommand(a.migrateCmd(), a.runCmd(), a.backfillCmd(), a.retryCmd(), a.serveCmd(), a.reconcileCmd(),
-		a.reportCmd(), a.pruneCmd(), a.sandboxCmd(), a.demoCmd())
+		a.reportCmd(), a.pruneCmd(), a.checkCmd(), a.sandboxCmd(), a.demoCmd())
 	root.SetHelpCommand(a.helpCmd())
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

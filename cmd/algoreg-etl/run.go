@@ -239,7 +239,11 @@ func (a *app) connect(ctx context.Context, cfg *configs.Config) (*pipeline.Env, 
 		src.Close()
 		return nil, nil, err
 	}
-	api := load.NewClient(cfg.Algoreg.URL, cfg.Algoreg.Token.Reveal(), &http.Client{Timeout: cfg.Algoreg.Timeout})
-	env := &pipeline.Env{Source: src, State: st, API: api, Logger: a.logger}
+	env := &pipeline.Env{Source: src, State: st, API: newAPIClient(cfg), Logger: a.logger}
 	return env, func() { src.Close(); st.Close() }, nil
+}
+
+// newAPIClient returns the client of cfg's Algoreg tenant.
+func newAPIClient(cfg *configs.Config) *load.Client {
+	return load.NewClient(cfg.Algoreg.URL, cfg.Algoreg.Token.Reveal(), &http.Client{Timeout: cfg.Algoreg.Timeout})
 }
