@@ -143,7 +143,11 @@ func (r *run) readWindow(ctx, drain context.Context, s *stream, w extract.Window
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	return k.finish(err)
+	err = k.finish(err)
+	r.mu.Lock()
+	r.chunks[s.name] = k.c.n
+	r.mu.Unlock()
+	return err
 }
 
 // readNullCursor reads the stream's rows whose cursor_updated_at is NULL,

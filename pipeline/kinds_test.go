@@ -136,3 +136,46 @@ func TestBackfill(t *testing.T) {
 		t.Errorf("backfills moved the watermark to %+v", after)
 	}
 }
+
+// The views count as sent only what the API kept: the would-be sends of a
+// verify run, an offline run and a reconcile's dry run are counted apart.
+func TestViewsCountOnlyWhatWasSent(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.insertSpread(t, 12, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
+	for _, opts := range []pipeline.Options{{Kind: state.KindVerify}, {Kind: state.KindOffline}, {Kind: state.KindReconcile, DryRun: true}} {
+		if res := f.runWith(t, opts); res.Counts.Sent != 12 {
+			t.Fatalf("%s (dry run %v): %+v, want 12 would-be sends", opts.Kind, opts.DryRun, res.Counts)
+		}
+	}
+	real := f.run(t)
+	if real.Counts.Sent != 12 || len(f.api.Customers()) != 12 {
+		t.Fatalf("the run: %+v", real.Counts)
+	}
+
+	runs, err := f.env.State.RunSummaries(ctx, state.RunFilter{Job: f.job.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent, added, updated, wouldSend int64
+	for _, r := range runs {
+		sent, added, updated, wouldSend = sent+r.Sent, added+r.Added, updated+r.Updated, wouldSend+r.WouldSend
+		if dry := r.ID != real.RunID; r.DryRun != dry {
+			t.Errorf("run %d (%s): dry_run %v", r.ID, r.Kind, r.DryRun)
+		}
+	}
+	if sent != 12 || added != 12 || updated != 0 || wouldSend != 36 {
+		t.Errorf("run_summary: %d sent, %d added, %d updated, %d would send; want 12, 12, 0, 36", sent, added, updated, wouldSend)
+	}
+	days, err := f.env.State.DailyCounts(ctx, f.job.Name, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, added, updated, wouldSend = 0, 0, 0, 0
+	for _, d := range days {
+		sent, added, updated, wouldSend = sent+d.Sent, added+d.Added, updated+d.Updated, wouldSend+d.WouldSend
+	}
+	if sent != 12 || added != 12 || updated != 0 || wouldSend != 36 {
+		t.Errorf("daily_counts: %d sent, %d added, %d updated, %d would send; want 12, 12, 0, 36", sent, added, updated, wouldSend)
+	}
+}

@@ -3,12 +3,15 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/state"
+	"github.com/algoreg/algoreg-etl/transform"
 )
 
 // A reconcile (Options.Kind state.KindReconcile) makes the API provably
@@ -76,12 +79,16 @@ func (r *run) markSeen(ctx context.Context, s *stream, c *chunk) error {
 }
 
 // reconcileMissing deals with the records the API accepted that the source
-// no longer returns, relations before the customers they link.
+// no longer returns, relations before the customers they link, every
+// stream in turn. A dry run takes the same path up to the send: it counts
+// every stream's missing records, refuses over max_disable_fraction as the
+// real run would, and counts and lists what it would disable.
 func (r *run) reconcileMissing(ctx, drain context.Context) error {
 	streams := slices.Clone(r.streams)
 	slices.Reverse(streams)
 	missing := make([]int64, len(streams))
-	disable := r.job.OnMissing == configs.OnMissingDisable && !r.opts.DryRun
+	disable := r.job.OnMissing == configs.OnMissingDisable
+	var refused error
 	for i, s := range streams {
 		n, total, err := r.env.State.CountMissing(ctx, r.id, r.job.Name, s.name)
 		if err != nil {
@@ -91,67 +98,120 @@ func (r *run) reconcileMissing(ctx, drain context.Context) error {
 		r.mu.Lock()
 		r.counts.Missing += n
 		r.mu.Unlock()
-		if disable && total > 0 && float64(n) > r.job.MaxDisableFraction*float64(total) {
-			return fmt.Errorf("reconcile: %d of the %d %s the API accepted are missing from the source (%.1f%%), over max_disable_fraction (%.1f%%): nothing was disabled; check the job's %s query",
-				n, total, s.name, 100*float64(n)/float64(total), 100*r.job.MaxDisableFraction, s.name)
+		if disable && refused == nil && total > 0 && float64(n) > r.job.MaxDisableFraction*float64(total) {
+			what := "was"
+			if r.opts.DryRun {
+				what = "would be"
+			}
+			refused = fmt.Errorf("reconcile: %d of the %d %s the API accepted are missing from the source (%.1f%%), over max_disable_fraction (%.1f%%): nothing %s disabled; check the job's %s query",
+				n, total, s.name, 100*float64(n)/float64(total), 100*r.job.MaxDisableFraction, what, s.name)
 		}
+	}
+	if refused != nil {
+		return refused
 	}
 	for i, s := range streams {
 		if missing[i] == 0 {
 			continue
 		}
 		r.logger.Info("records missing from the source", "stream", s.name, "missing", missing[i], "on_missing", r.job.OnMissing, "dry_run", r.opts.DryRun)
-		for after := ""; ; {
-			page, err := r.env.State.Missing(ctx, r.id, r.job.Name, s.name, after, r.job.ChunkSize)
-			if err != nil || len(page) == 0 {
-				return err
-			}
-			after = page[len(page)-1].ExternalID
-			ids := make([]string, len(page))
-			for j, rec := range page {
-				ids[j] = rec.ExternalID
-			}
-			r.example("missing", ids...)
-			switch {
-			case r.opts.DryRun:
-			case disable:
-				if err := r.disable(drain, s, page); err != nil {
-					return err
-				}
-			default:
-				if err := r.env.State.RecordErrors(context.WithoutCancel(ctx), deletedWarnings(r, s, page, "not sent: on_missing is report")); err != nil {
-					return err
-				}
-			}
+		if err := r.missingOf(ctx, drain, s, disable); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// disable sends a page of missing records with disabled: true, forgets the
-// ones the API accepted and records what happened to each.
-func (r *run) disable(ctx context.Context, s *stream, page []state.SentRecord) error {
+// missingOf deals with the missing records of one stream, page by page.
+func (r *run) missingOf(ctx, drain context.Context, s *stream, disable bool) error {
+	for after := ""; ; {
+		page, err := r.env.State.Missing(ctx, r.id, r.job.Name, s.name, after, r.job.ChunkSize)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		after = page[len(page)-1].ExternalID
+		ids := make([]string, len(page))
+		for j, rec := range page {
+			ids[j] = rec.ExternalID
+		}
+		r.example("missing", ids...)
+		switch {
+		case disable:
+			if err := r.disable(drain, s, page); err != nil {
+				return err
+			}
+		case r.opts.DryRun:
+		default:
+			if err := r.env.State.RecordErrors(context.WithoutCancel(ctx), deletedWarnings(r, s, page, "not sent: on_missing is report")); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// disableRequest returns the call that disables a page of missing records,
+// the records it carries, and the errors of those it cannot disable.
+func (r *run) disableRequest(s *stream, page []state.SentRecord) (*load.SaveRequest, []record, []state.RecordError) {
 	req := &load.SaveRequest{DisableRiskScan: r.disableRiskScan}
-	var errs []state.RecordError
+	var (
+		send []record
+		errs []state.RecordError
+	)
 	yes := true
 	for _, rec := range page {
+		out := record{key: rec.SourceKey, externalID: rec.ExternalID}
+		var err error
 		if s.name == StreamCustomers {
-			req.Customers = append(req.Customers, load.Customer{ExternalID: rec.ExternalID, Disabled: &yes})
-			continue
+			out.customer = &load.Customer{ExternalID: rec.ExternalID, Disabled: &yes}
+			out.hash, err = transform.HashCustomer(out.customer)
+		} else {
+			// A relation is sent whole: the last one accepted, disabled.
+			var rel load.Relation
+			if err = json.Unmarshal(rec.Delta, &rel); err == nil && rel.RelationExternalID == "" {
+				err = errors.New("no relation stored")
+			}
+			if err == nil {
+				rel.Disabled = &yes
+				out.relation = &rel
+				out.hash, err = transform.HashRelation(&rel)
+			}
 		}
-		// A relation is sent whole: the last one accepted, disabled.
-		var rel load.Relation
-		if err := json.Unmarshal(rec.Delta, &rel); err != nil || rel.RelationExternalID == "" {
+		if err != nil {
 			errs = append(errs, state.RecordError{RunID: r.id, Job: r.job.Name, Stream: s.name, Stage: state.StageExtract, SourceKey: rec.SourceKey,
 				ExternalID: rec.ExternalID, Code: CodeDeletedInSource, Message: "deleted in the source, but what was last sent is not known: disable it by hand"})
 			continue
 		}
-		rel.Disabled = &yes
-		req.Relations = append(req.Relations, rel)
+		if out.customer != nil {
+			req.Customers = append(req.Customers, *out.customer)
+		} else {
+			req.Relations = append(req.Relations, *out.relation)
+		}
+		send = append(send, out)
 	}
+	return req, send, errs
+}
+
+// disable sends a page of missing records with disabled: true, forgets the
+// ones the API accepted and records what happened to each, in the record
+// history too. A dry run counts and lists what it would send.
+func (r *run) disable(ctx context.Context, s *stream, page []state.SentRecord) error {
+	req, send, errs := r.disableRequest(s, page)
+	if r.opts.DryRun || len(send) == 0 {
+		if r.opts.DryRun {
+			for _, rec := range send {
+				r.example("disabled", rec.externalID)
+			}
+			r.mu.Lock()
+			r.counts.Disabled += int64(len(send))
+			r.mu.Unlock()
+			return nil
+		}
+		return r.env.State.RecordErrors(context.WithoutCancel(ctx), errs)
+	}
+	start := time.Now()
 	out, err := r.sender.Send(ctx, req)
 	if err != nil {
-		return fmt.Errorf("reconcile: disable %d %s: %w", len(page), s.name, err)
+		return fmt.Errorf("reconcile: disable %d %s: %w", len(send), s.name, err)
 	}
 	refused := make(map[string]string)
 	for _, d := range out.Detail {
@@ -166,25 +226,40 @@ func (r *run) disable(ctx context.Context, s *stream, page []state.SentRecord) e
 			refused[req.Relations[f.Relation].RelationExternalID] = f.Err.Error()
 		}
 	}
+	// The chunks of the disable calls follow the stream's window chunks.
+	r.mu.Lock()
+	n := r.chunks[s.name]
+	r.chunks[s.name]++
+	r.mu.Unlock()
+	hist := r.history(s, &chunk{n: n}, send, out, start)
+	for i := range hist.Records {
+		if hist.Records[i].Outcome != state.OutcomeError {
+			hist.Records[i].Outcome = state.OutcomeDisabled
+		}
+	}
 	var gone []state.SentRecord
-	for _, rec := range page {
-		if msg, ok := refused[rec.ExternalID]; ok {
-			errs = append(errs, state.RecordError{RunID: r.id, Job: r.job.Name, Stream: s.name, Stage: state.StageAPI, SourceKey: rec.SourceKey,
-				ExternalID: rec.ExternalID, Code: CodeDeletedInSource, Message: "deleted in the source; sending it disabled failed: " + msg})
+	var goneIDs []string
+	for _, rec := range send {
+		if msg, ok := refused[rec.externalID]; ok {
+			errs = append(errs, state.RecordError{RunID: r.id, Job: r.job.Name, Stream: s.name, Stage: state.StageAPI, SourceKey: rec.key,
+				ExternalID: rec.externalID, Code: CodeDeletedInSource, Message: "deleted in the source; sending it disabled failed: " + msg})
 			continue
 		}
-		gone = append(gone, rec)
+		gone = append(gone, state.SentRecord{ExternalID: rec.externalID, SourceKey: rec.key})
+		goneIDs = append(goneIDs, rec.externalID)
 	}
-	ids := make([]string, len(gone))
-	for i, rec := range gone {
-		ids[i] = rec.ExternalID
-	}
+	r.example("disabled", goneIDs...)
+	// The call has been made: its outcome is recorded even when the run is
+	// being cancelled.
 	bctx := context.WithoutCancel(ctx)
 	errs = append(errs, deletedWarnings(r, s, gone, "sent with disabled: true")...)
 	if err := r.env.State.RecordErrors(bctx, errs); err != nil {
 		return err
 	}
-	if err := r.env.State.Forget(bctx, r.job.Name, s.name, ids); err != nil {
+	if err := r.env.State.RecordHistory(bctx, *hist); err != nil {
+		return err
+	}
+	if err := r.env.State.Forget(bctx, r.job.Name, s.name, goneIDs); err != nil {
 		return err
 	}
 	r.mu.Lock()

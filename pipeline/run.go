@@ -66,9 +66,13 @@ type Options struct {
 
 // Result is what a run did.
 type Result struct {
-	RunID           int64
-	Kind            string
-	Status          string // one of the state.Status values
+	RunID  int64
+	Kind   string
+	Status string // one of the state.Status values
+	// DryRun is set when the API kept nothing the run sent (a verify or
+	// offline run, or a reconcile's dry run): Counts.Sent and Added are
+	// what would have been sent and added.
+	DryRun          bool
 	Counts          state.Counts
 	Window          extract.Window   // of the customers stream
 	Watermark       extract.Position // of the customers stream after the run; zero if none
@@ -100,7 +104,7 @@ func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result
 	if _, err := env.State.AbandonRuns(ctx, job.Name); err != nil {
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
 	}
-	r := &run{env: env, job: job, opts: opts, logger: env.Logger}
+	r := &run{env: env, job: job, opts: opts, logger: env.Logger, chunks: make(map[string]int)}
 	r.streams = r.jobStreams()
 	if r.logger == nil {
 		r.logger = slog.Default()
@@ -143,6 +147,7 @@ type run struct {
 	stored extract.Position // the customers watermark before the run
 
 	examples map[string][]string // a reconcile's examples of each class of record, guarded by mu
+	chunks   map[string]int      // the chunks of each stream's window sent so far, guarded by mu
 }
 
 // moves reports whether the run moves the job's watermarks.
@@ -178,7 +183,7 @@ func (r *run) open(ctx context.Context) error {
 	r.mark = stored
 
 	// The risk scan is decided once the run row exists (decideRiskScan).
-	row := state.Run{Job: r.job.Name, Kind: r.opts.Kind, WindowTo: &r.until, DryRun: r.opts.DryRun}
+	row := state.Run{Job: r.job.Name, Kind: r.opts.Kind, WindowTo: &r.until, DryRun: !r.persists()}
 	if !w.After.IsZero() {
 		row.WindowFrom, row.WindowFromKey = &w.After.UpdatedAt, w.After.Key
 	}
@@ -363,7 +368,7 @@ func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
 	if err := r.env.State.FinishRun(context.WithoutCancel(ctx), r.id, status, counts, errText); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	res := &Result{RunID: r.id, Kind: r.opts.Kind, Status: status, Counts: counts, Window: r.window, Watermark: mark, DisableRiskScan: r.disableRiskScan}
+	res := &Result{RunID: r.id, Kind: r.opts.Kind, Status: status, DryRun: !r.persists(), Counts: counts, Window: r.window, Watermark: mark, DisableRiskScan: r.disableRiskScan}
 	log := r.logger.Info
 	if runErr != nil {
 		log = r.logger.Error

@@ -17,6 +17,9 @@ const (
 	OutcomeAdded   = "added"   // listed in the answer's added: a new customer
 	OutcomeUpdated = "updated" // accepted and not listed as added (every accepted relation)
 	OutcomeError   = "error"   // refused; the reasons are in record_errors
+	// OutcomeDisabled: accepted with disabled: true, sent by a reconcile
+	// because the record was deleted in the source.
+	OutcomeDisabled = "disabled"
 )
 
 // A HistoryRecord is one record of a chunk sent to the API, and what the
@@ -77,7 +80,7 @@ func (s *Store) RecordHistory(ctx context.Context, h ChunkHistory) error {
 		switch r.Outcome {
 		case OutcomeAdded:
 			added++
-		case OutcomeUpdated:
+		case OutcomeUpdated, OutcomeDisabled:
 			updated++
 		case OutcomeError:
 			failed++

@@ -20,18 +20,21 @@ import (
 type RunSummary struct {
 	ID                          int64
 	Job, Kind, Status           string
+	DryRun                      bool // the API kept nothing the run sent: Sent, Added and Updated are 0, WouldSend counts
 	StartedAt                   time.Time
 	FinishedAt                  *time.Time    // nil while running
 	Duration                    time.Duration // 0 while running
 	WindowFrom, WindowTo        *time.Time
 	BackfillFrom, BackfillUntil *time.Time
-	Counts                            // as on the run row
+	Counts                            // as on the run row, but for a dry run's Sent and Added: 0
 	Updated                     int64 // Sent - Added
+	WouldSend                   int64 // for a dry run, the records it would have sent
 	OpenErrors                  int64 // error-severity record errors of the run still open
 	DisableRiskScan             *bool // nil: not decided
 	Chunks, Calls               int64 // chunks sent, and the HTTP calls they took
 	SlowestChunk                time.Duration
 	Error                       string
+	Warning                     string     // what the run found wrong with the job; "" for none
 	HistoryPrunedAt             *time.Time // nil while its history is kept
 }
 
@@ -60,9 +63,9 @@ func (s *Store) RunSummaries(ctx context.Context, f RunFilter) ([]RunSummary, er
 			bfFrom, bfUntil  *time.Time
 			finished, pruned *time.Time
 		)
-		err := rows.Scan(&r.ID, &r.Job, &r.Kind, &r.Status, &r.StartedAt, &finished, &dur, &windowFrom, &to, &bfFrom, &bfUntil,
-			&r.Extracted, &r.Retried, &r.Sent, &r.Added, &r.Updated, &r.Skipped, &r.Invalid, &r.Rejected, &r.Warnings, &r.Resolved,
-			&r.OpenErrors, &r.DisableRiskScan, &r.Chunks, &r.Calls, &slowest, &r.Error, &pruned)
+		err := rows.Scan(&r.ID, &r.Job, &r.Kind, &r.DryRun, &r.Status, &r.StartedAt, &finished, &dur, &windowFrom, &to, &bfFrom, &bfUntil,
+			&r.Extracted, &r.Retried, &r.Sent, &r.Added, &r.Updated, &r.WouldSend, &r.Skipped, &r.Invalid, &r.Rejected, &r.Warnings, &r.Resolved,
+			&r.OpenErrors, &r.DisableRiskScan, &r.Chunks, &r.Calls, &slowest, &r.Error, &r.Warning, &pruned)
 		if err != nil {
 			return nil, fmt.Errorf("state: run summaries: %w", err)
 		}
@@ -78,12 +81,12 @@ func (s *Store) RunSummaries(ctx context.Context, f RunFilter) ([]RunSummary, er
 	return runs, nil
 }
 
-const runSummaries = `SELECT run_id, job, kind, status, started_at, finished_at,
+const runSummaries = `SELECT run_id, job, kind, dry_run, status, started_at, finished_at,
 	coalesce((extract(epoch FROM duration) * 1e6)::bigint, 0),
 	window_from, window_to, backfill_from, backfill_until,
-	extracted, retried, sent, added, updated, skipped, invalid, rejected, warnings, resolved,
+	extracted, retried, sent, added, updated, would_send, skipped, invalid, rejected, warnings, resolved,
 	open_errors, disable_risk_scan, chunks, calls,
-	coalesce((extract(epoch FROM slowest_chunk) * 1e6)::bigint, 0), coalesce(error, ''), history_pruned_at
+	coalesce((extract(epoch FROM slowest_chunk) * 1e6)::bigint, 0), coalesce(error, ''), coalesce(warning, ''), history_pruned_at
 FROM {s}.run_summary
 WHERE ($1 = '' OR job = $1) AND ($2::timestamptz IS NULL OR started_at >= $2) AND ($3::bigint = 0 OR run_id = $3)
 ORDER BY started_at DESC, run_id DESC
@@ -312,13 +315,16 @@ WHERE $1 = '' OR job = $1
 ORDER BY records DESC, job, stream, stage, code`
 
 // A DailyCount is one row of the daily_counts view: the sums of the counts
-// of the runs of one job and kind that started on one UTC day.
+// of the runs of one job and kind, dry runs apart, that started on one UTC
+// day.
 type DailyCount struct {
 	Day       time.Time // midnight UTC
 	Job, Kind string
+	DryRun    bool // the runs are dry runs: Sent, Added and Updated are 0, WouldSend counts
 	Runs      int64
 	Counts
-	Updated int64 // Sent - Added
+	Updated   int64 // Sent - Added
+	WouldSend int64 // records the dry runs would have sent
 }
 
 // DailyCounts returns the daily_counts view for job ("" for every job)
@@ -335,7 +341,7 @@ func (s *Store) DailyCounts(ctx context.Context, job string, since time.Time) ([
 			d   DailyCount
 			day string
 		)
-		if err := rows.Scan(&day, &d.Job, &d.Kind, &d.Runs, &d.Extracted, &d.Retried, &d.Sent, &d.Added, &d.Updated,
+		if err := rows.Scan(&day, &d.Job, &d.Kind, &d.DryRun, &d.Runs, &d.Extracted, &d.Retried, &d.Sent, &d.Added, &d.Updated, &d.WouldSend,
 			&d.Skipped, &d.Invalid, &d.Rejected, &d.Warnings, &d.Resolved); err != nil {
 			return nil, fmt.Errorf("state: daily counts: %w", err)
 		}
@@ -350,11 +356,11 @@ func (s *Store) DailyCounts(ctx context.Context, job string, since time.Time) ([
 	return ds, nil
 }
 
-const dailyCounts = `SELECT to_char(day, 'YYYY-MM-DD'), job, kind, runs, extracted, retried, sent, added, updated,
+const dailyCounts = `SELECT to_char(day, 'YYYY-MM-DD'), job, kind, dry_run, runs, extracted, retried, sent, added, updated, would_send,
 	skipped, invalid, rejected, warnings, resolved
 FROM {s}.daily_counts
 WHERE ($1 = '' OR job = $1) AND ($2::timestamptz IS NULL OR day >= ($2::timestamptz AT TIME ZONE 'UTC')::date)
-ORDER BY day, job, kind`
+ORDER BY day, job, kind, dry_run`
 
 // A CustomerSync is one row of the customer_last_sync view: where one job
 // stands with one customer.

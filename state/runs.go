@@ -116,7 +116,9 @@ type Run struct {
 	// A backfill records its progress here instead of moving the job's
 	// watermark.
 	Progress *Watermark
-	// DryRun is true for a run that only found what it would send.
+	// DryRun is true for a run whose sends the API did not keep: a verify
+	// or offline run, or a reconcile's dry run. Its Sent and Added count
+	// what would have been sent and added.
 	DryRun bool
 	// Details holds what a run found beyond its counts, as JSON: a
 	// reconcile's examples of each class of record. Nil for none.
@@ -125,8 +127,8 @@ type Run struct {
 
 // StartRun records a new run with status running and returns its ID. It
 // uses r's Job, Kind, window fields, DisableRiskScan, backfill range,
-// ResumeOf and Progress (a resumed backfill starts where the run it
-// resumes stopped).
+// ResumeOf, Progress (a resumed backfill starts where the run it resumes
+// stopped) and DryRun, which a verify or offline run always is.
 func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 	if r.Job == "" {
 		return 0, errors.New("state: start run: no job")
@@ -146,7 +148,7 @@ func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 	}
 	err := s.db.QueryRowContext(ctx, s.q.startRun, r.Job, r.Kind, StatusRunning,
 		r.WindowFrom, r.WindowFromKey, r.WindowTo, r.DisableRiskScan,
-		r.BackfillFrom, r.BackfillUntil, resumeOf, progressAt, progressKey, r.DryRun).Scan(&id)
+		r.BackfillFrom, r.BackfillUntil, resumeOf, progressAt, progressKey, r.DryRun || r.Kind == KindVerify || r.Kind == KindOffline).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("state: start %s run of job %q: %w", r.Kind, r.Job, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/algoreg/algoreg-etl/pipeline"
+	"github.com/algoreg/algoreg-etl/state"
 )
 
 // showProgress draws a progress bar of the run on stderr when stderr is a
@@ -136,7 +137,14 @@ func printSummary(w io.Writer, res *pipeline.Result, took time.Duration) {
 	if c.Retried > 0 {
 		row("retried", c.Retried, "rows read again for open record errors")
 	}
-	row("sent", c.Sent, fmt.Sprintf("accepted by the API (%d added)", c.Added))
+	switch {
+	case !res.DryRun:
+		row("sent", c.Sent, fmt.Sprintf("accepted by the API (%d added)", c.Added))
+	case res.Kind == state.KindVerify:
+		row("would send", c.Sent, fmt.Sprintf("accepted by the API's verification, which kept nothing (%d would be added)", c.Added))
+	default:
+		row("would send", c.Sent, "nothing was sent (dry run)")
+	}
 	row("skipped", c.Skipped, "unchanged since last accepted")
 	row("invalid", c.Invalid, "refused before sending: see record errors")
 	row("rejected", c.Rejected, "refused by the API: see record errors")

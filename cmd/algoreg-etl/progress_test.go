@@ -102,3 +102,18 @@ func TestSummary(t *testing.T) {
 		t.Errorf("summary shows counts that are zero and rare:\n%s", text)
 	}
 }
+
+// A dry run's summary says what it would send, never that it sent.
+func TestSummaryOfDryRuns(t *testing.T) {
+	for _, res := range []*pipeline.Result{
+		{RunID: 8, Kind: state.KindVerify, DryRun: true, Status: state.StatusSucceeded, Counts: state.Counts{Extracted: 10, Sent: 10, Added: 4}},
+		{RunID: 9, Kind: state.KindOffline, DryRun: true, Status: state.StatusSucceeded, Counts: state.Counts{Extracted: 10, Sent: 10}},
+		{RunID: 10, Kind: state.KindReconcile, DryRun: true, Status: state.StatusSucceeded, Counts: state.Counts{Extracted: 10, Sent: 10}},
+	} {
+		var out bytes.Buffer
+		printSummary(&out, res, 0)
+		if text := out.String(); !strings.Contains(text, "  would send         10  ") || strings.Contains(text, "  sent ") {
+			t.Errorf("summary of a %s run:\n%s", res.Kind, text)
+		}
+	}
+}

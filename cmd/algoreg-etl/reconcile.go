@@ -32,14 +32,18 @@ func (a *app) reconcileCmd() *cobra.Command {
 // printReconcile prints what a reconcile found, with its examples.
 func (a *app) printReconcile(res *pipeline.Result, run state.Run) {
 	c := res.Counts
-	verb := map[bool]string{true: "would", false: "did"}[run.DryRun]
-	fmt.Fprintf(a.stdout, "reconcile %d (%s): %d new and %d changed records %s send, %d missing from the source (%d disabled)\n",
-		res.RunID, map[bool]string{true: "dry run", false: "sent"}[run.DryRun], c.New, c.Changed, verb, c.Missing, c.Disabled)
+	if run.DryRun {
+		fmt.Fprintf(a.stdout, "reconcile %d (dry run): %d new and %d changed records would be sent, %d missing from the source (%d would be disabled)\n",
+			res.RunID, c.New, c.Changed, c.Missing, c.Disabled)
+	} else {
+		fmt.Fprintf(a.stdout, "reconcile %d: %d new and %d changed records sent, %d missing from the source (%d disabled)\n",
+			res.RunID, c.New, c.Changed, c.Missing, c.Disabled)
+	}
 	var details struct{ Examples map[string][]string }
 	if json.Unmarshal(run.Details, &details) != nil {
 		return
 	}
-	for _, class := range []string{"new", "changed", "missing"} {
+	for _, class := range []string{"new", "changed", "missing", "disabled"} {
 		if ex := details.Examples[class]; len(ex) > 0 {
 			fmt.Fprintf(a.stdout, "  %s, e.g.: %v\n", class, ex)
 		}

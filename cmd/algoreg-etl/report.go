@@ -226,18 +226,18 @@ func (r *reporter) text(s string) string {
 	return quoted.ReplaceAllString(s, `"…"`)
 }
 
-var runColumns = []string{"run_id", "job", "kind", "status", "started_at", "duration", "window_from", "window_to",
-	"extracted", "retried", "sent", "added", "updated", "skipped", "invalid", "rejected", "warnings", "resolved",
-	"open_errors", "disable_risk_scan", "calls", "error"}
+var runColumns = []string{"run_id", "job", "kind", "dry_run", "status", "started_at", "duration", "window_from", "window_to",
+	"extracted", "retried", "sent", "added", "updated", "would_send", "skipped", "invalid", "rejected", "warnings", "resolved",
+	"open_errors", "disable_risk_scan", "calls", "error", "warning"}
 
 func (r *reporter) runRow(s *section, run state.RunSummary) {
 	var dur any = run.Duration
 	if run.FinishedAt == nil {
 		dur = nil
 	}
-	s.add(run.ID, run.Job, run.Kind, run.Status, run.StartedAt, dur, run.WindowFrom, run.WindowTo,
-		run.Extracted, run.Retried, run.Sent, run.Added, run.Updated, run.Skipped, run.Invalid, run.Rejected, run.Warnings, run.Resolved,
-		run.OpenErrors, run.DisableRiskScan, run.Calls, r.text(run.Error))
+	s.add(run.ID, run.Job, run.Kind, run.DryRun, run.Status, run.StartedAt, dur, run.WindowFrom, run.WindowTo,
+		run.Extracted, run.Retried, run.Sent, run.Added, run.Updated, run.WouldSend, run.Skipped, run.Invalid, run.Rejected, run.Warnings, run.Resolved,
+		run.OpenErrors, run.DisableRiskScan, run.Calls, r.text(run.Error), run.Warning)
 }
 
 func (r *reporter) runs(ctx context.Context, f state.RunFilter) ([]*section, error) {

@@ -77,7 +77,7 @@ func (a *app) writeHTML(ctx context.Context, st *state.Store, cfg *configs.Confi
 	p.Chart = dailyChart(days, since, now)
 	p.Totals.Runs = int64(len(p.Runs))
 	for _, r := range p.Runs {
-		if sends(r.Kind) {
+		if !r.DryRun {
 			p.Totals.Sent += r.Sent
 			p.Totals.Added += r.Added
 			p.Totals.Refused += r.Invalid + r.Rejected
@@ -100,9 +100,6 @@ func (a *app) writeHTML(ctx context.Context, st *state.Store, cfg *configs.Confi
 func stateLine(dsn, schema string) string {
 	return configs.RedactDSN(dsn) + ", schema " + schema
 }
-
-// sends reports whether runs of kind send records that the API keeps.
-func sends(kind string) bool { return kind != state.KindVerify && kind != state.KindOffline }
 
 // chart is a bar chart of daily volumes, laid out for an SVG.
 type chart struct {
@@ -141,7 +138,7 @@ const (
 
 // dailyChart lays out one stacked bar per UTC day from since to now: the
 // records added, updated, and refused or invalid, summed over the jobs and
-// the kinds of run that send.
+// the runs that are not dry runs.
 func dailyChart(days []state.DailyCount, since, now time.Time) chart {
 	first, last := since.UTC().Truncate(24*time.Hour), now.UTC().Truncate(24*time.Hour)
 	if last.Sub(first) > maxChartDays*24*time.Hour {
@@ -154,7 +151,7 @@ func dailyChart(days []state.DailyCount, since, now time.Time) chart {
 	}
 	for _, d := range days {
 		i := int(d.Day.Sub(first) / (24 * time.Hour))
-		if i < 0 || i >= n || !sends(d.Kind) {
+		if i < 0 || i >= n || d.DryRun {
 			continue
 		}
 		bars[i].Added += d.Added

@@ -179,9 +179,14 @@ func TestReportsMatchStateAndSandbox(t *testing.T) {
 				return f.count(t, `SELECT count(*) FROM algoreg_etl.record_history WHERE run_id = $1 AND outcome = ANY($2::text[])`,
 					run.ID, "{"+outcome+"}")
 			}
+			// A verify run's sends were not kept: they are would_send.
+			sent, added, wouldSend := c.Sent, c.Added, int64(0)
+			if run.DryRun {
+				sent, added, wouldSend = 0, 0, c.Sent
+			}
 			want := map[string]any{
-				"run_id": run.ID, "job": "customers", "kind": run.Kind, "status": run.Status,
-				"extracted": c.Extracted, "retried": c.Retried, "sent": c.Sent, "added": c.Added, "updated": c.Sent - c.Added,
+				"run_id": run.ID, "job": "customers", "kind": run.Kind, "dry_run": run.Kind == state.KindVerify, "status": run.Status,
+				"extracted": c.Extracted, "retried": c.Retried, "sent": sent, "added": added, "updated": sent - added, "would_send": wouldSend,
 				"skipped": c.Skipped, "invalid": c.Invalid, "rejected": c.Rejected, "warnings": c.Warnings, "resolved": c.Resolved,
 				"disable_risk_scan": *run.DisableRiskScan,
 				"open_errors":       f.count(t, `SELECT count(*) FROM algoreg_etl.record_errors WHERE run_id = $1 AND severity = 'error' AND resolved_at IS NULL`, run.ID),
