@@ -115,14 +115,15 @@ func TestRunSummaries(t *testing.T) {
 	}
 	var got []string
 	for _, r := range runs {
-		got = append(got, fmt.Sprintf("%d %s %s sent=%d added=%d updated=%d open=%d chunks=%d calls=%d slowest=%v",
-			r.ID, r.Kind, r.Status, r.Sent, r.Added, r.Updated, r.OpenErrors, r.Chunks, r.Calls, r.SlowestChunk))
+		got = append(got, fmt.Sprintf("%d %s dry=%v %s sent=%d added=%d updated=%d would=%d open=%d chunks=%d calls=%d slowest=%v",
+			r.ID, r.Kind, r.DryRun, r.Status, r.Sent, r.Added, r.Updated, r.WouldSend, r.OpenErrors, r.Chunks, r.Calls, r.SlowestChunk))
 	}
 	want := []string{
-		fmt.Sprintf("%d verify partial sent=1 added=1 updated=0 open=1 chunks=1 calls=1 slowest=5ms", a.run3),
-		fmt.Sprintf("%d run partial sent=1 added=0 updated=1 open=1 chunks=1 calls=1 slowest=20ms", a.run2),
+		// A verify run is a dry run: the API kept nothing.
+		fmt.Sprintf("%d verify dry=true partial sent=0 added=0 updated=0 would=1 open=1 chunks=1 calls=1 slowest=5ms", a.run3),
+		fmt.Sprintf("%d run dry=false partial sent=1 added=0 updated=1 would=0 open=1 chunks=1 calls=1 slowest=20ms", a.run2),
 		// C-3's error was resolved by run2; C-4's of run1 is still open.
-		fmt.Sprintf("%d run partial sent=3 added=1 updated=2 open=1 chunks=3 calls=4 slowest=90ms", a.run1),
+		fmt.Sprintf("%d run dry=false partial sent=3 added=1 updated=2 would=0 open=1 chunks=3 calls=4 slowest=90ms", a.run1),
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("run summaries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -329,12 +330,12 @@ func TestDailyCounts(t *testing.T) {
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	var got []string
 	for _, d := range days {
-		got = append(got, fmt.Sprintf("-%dd %s runs=%d sent=%d added=%d updated=%d invalid=%d rejected=%d", int(today.Sub(d.Day).Hours()/24),
-			d.Kind, d.Runs, d.Sent, d.Added, d.Updated, d.Invalid, d.Rejected))
+		got = append(got, fmt.Sprintf("-%dd %s dry=%v runs=%d sent=%d added=%d updated=%d would=%d invalid=%d rejected=%d", int(today.Sub(d.Day).Hours()/24),
+			d.Kind, d.DryRun, d.Runs, d.Sent, d.Added, d.Updated, d.WouldSend, d.Invalid, d.Rejected))
 	}
-	want := "-2d run runs=1 sent=3 added=1 updated=2 invalid=1 rejected=1\n" +
-		"-0d run runs=1 sent=1 added=0 updated=1 invalid=1 rejected=0\n" +
-		"-0d verify runs=1 sent=1 added=1 updated=0 invalid=0 rejected=1"
+	want := "-2d run dry=false runs=1 sent=3 added=1 updated=2 would=0 invalid=1 rejected=1\n" +
+		"-0d run dry=false runs=1 sent=1 added=0 updated=1 would=0 invalid=1 rejected=0\n" +
+		"-0d verify dry=true runs=1 sent=0 added=0 updated=0 would=1 invalid=0 rejected=1"
 	if strings.Join(got, "\n") != want {
 		t.Errorf("daily counts:\n%s\nwant\n%s", strings.Join(got, "\n"), want)
 	}
