@@ -232,8 +232,10 @@ type ErrorLine struct {
 }
 
 // ErrorLines returns the record errors that f selects, one line per source
-// row (or external id when the key is unknown), severity and code, latest
-// first. Findings of verify and offline runs are left out, as in the
+// row (or external id when the key is unknown), severity and code, sorted
+// by job, stream and source key (keys that are whole numbers in numeric
+// order), then severity and code. With a limit, the lines kept are the
+// latest seen. Findings of verify and offline runs are left out, as in the
 // open_errors_by_code view: they are in the report of their run.
 func (s *Store) ErrorLines(ctx context.Context, f ErrorFilter) ([]ErrorLine, error) {
 	rows, err := s.db.QueryContext(ctx, s.audit().recordErrorsReport, f.Job, f.Open, nullTime(f.Since), limit(f.Limit))
@@ -257,15 +259,17 @@ func (s *Store) ErrorLines(ctx context.Context, f ErrorFilter) ([]ErrorLine, err
 	return lines, nil
 }
 
-const recordErrorsReport = `SELECT e.job, e.stream, coalesce(e.source_key, ''),
-	coalesce((array_agg(e.external_id ORDER BY e.id DESC) FILTER (WHERE e.external_id IS NOT NULL))[1], ''),
-	(array_agg(e.stage ORDER BY e.id DESC))[1], e.severity, e.code,
-	coalesce((array_agg(e.field ORDER BY e.id DESC))[1], ''), (array_agg(e.message ORDER BY e.id DESC))[1],
-	count(DISTINCT e.run_id), min(e.created_at), max(e.created_at),
-	e.severity = 'error' AND bool_or(e.resolved_at IS NULL),
-	CASE WHEN bool_and(e.resolved_at IS NOT NULL) THEN max(e.resolved_at) END,
-	CASE WHEN bool_and(e.resolved_at IS NOT NULL) THEN max(e.resolved_run_id) ELSE 0 END,
-	max(e.run_id)
+const recordErrorsReport = `SELECT job, stream, source_key, external_id, stage, severity, code, field, message,
+	attempts, first_seen, last_seen, open, resolved_at, resolved_run_id, last_run_id
+FROM (SELECT e.job, e.stream, coalesce(e.source_key, '') AS source_key,
+	coalesce((array_agg(e.external_id ORDER BY e.id DESC) FILTER (WHERE e.external_id IS NOT NULL))[1], '') AS external_id,
+	(array_agg(e.stage ORDER BY e.id DESC))[1] AS stage, e.severity, e.code,
+	coalesce((array_agg(e.field ORDER BY e.id DESC))[1], '') AS field, (array_agg(e.message ORDER BY e.id DESC))[1] AS message,
+	count(DISTINCT e.run_id) AS attempts, min(e.created_at) AS first_seen, max(e.created_at) AS last_seen,
+	e.severity = 'error' AND bool_or(e.resolved_at IS NULL) AS open,
+	CASE WHEN bool_and(e.resolved_at IS NOT NULL) THEN max(e.resolved_at) END AS resolved_at,
+	CASE WHEN bool_and(e.resolved_at IS NOT NULL) THEN max(e.resolved_run_id) ELSE 0 END AS resolved_run_id,
+	max(e.run_id) AS last_run_id
 FROM {s}.record_errors AS e
 JOIN {s}.runs AS r ON r.id = e.run_id
 WHERE r.kind NOT IN ('verify', 'offline')
@@ -274,7 +278,9 @@ WHERE r.kind NOT IN ('verify', 'offline')
 GROUP BY e.job, e.stream, e.source_key, CASE WHEN e.source_key IS NULL THEN e.external_id END, e.severity, e.code
 HAVING $3::timestamptz IS NULL OR max(e.created_at) >= $3
 ORDER BY max(e.created_at) DESC, e.job, e.stream, e.source_key, e.code
-LIMIT $4`
+LIMIT $4) AS latest
+ORDER BY job, stream, CASE WHEN source_key ~ '^[0-9]{1,18}$' THEN source_key::bigint END NULLS LAST, source_key,
+	external_id, severity, code`
 
 // A CodeCount is one row of the open_errors_by_code view.
 type CodeCount struct {

@@ -205,12 +205,12 @@ func TestErrorLines(t *testing.T) {
 		want []string
 	}{
 		{"open", state.ErrorFilter{Open: true}, []string{"C-4 4 error/date_in_future attempts=2 open=true"}},
-		// C-2's and C-3's were recorded at one instant: by source key.
-		{"all, newest first", state.ErrorFilter{Job: "customers"}, []string{
-			"C-4 4 error/date_in_future attempts=2 open=true",
+		{"all, by key", state.ErrorFilter{Job: "customers"}, []string{
 			"C-2 2 warning/missing_date_of_birth attempts=1 open=false",
 			"C-3 3 error/invalid_date attempts=1 open=false resolved_by=" + fmt.Sprint(a.run2),
+			"C-4 4 error/date_in_future attempts=2 open=true",
 		}},
+		// The limit keeps the latest seen.
 		{"limit", state.ErrorFilter{Limit: 1}, []string{"C-4 4 error/date_in_future attempts=2 open=true"}},
 		{"another job", state.ErrorFilter{Job: "people"}, nil},
 		{"since the future", state.ErrorFilter{Since: time.Now().Add(time.Hour)}, nil},

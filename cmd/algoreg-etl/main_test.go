@@ -303,7 +303,7 @@ func TestDemo(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("the demo's commands:\n%s\nexit %d\n%s%s", script, code, got, stderr)
 	}
-	for _, want := range []string{"RUN_ID", "date_in_future", "History:", "wrote "} {
+	for _, want := range []string{"RUN ", "date_in_future", "History:", "wrote "} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the demo's commands:\n%s\nprint no %q:\n%s", script, want, got)
 		}

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/state"
@@ -85,6 +87,17 @@ func (a *app) reportCmd() *cobra.Command {
 	completeValues(cmd, "format", formatTable, formatCSV, formatJSON)
 	cmd.MarkFlagFilename("html", "html")
 	return exits(cmd, plainExits...)
+}
+
+// tableWidth returns the width report tables fit in: the terminal's, or
+// 120 columns off a terminal.
+func (a *app) tableWidth() int {
+	if f, ok := a.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 40 {
+			return cols
+		}
+	}
+	return tableWidth
 }
 
 // Defaults of --since.
@@ -165,7 +178,7 @@ func (a *app) report(ctx context.Context, f reportFlags, args []string) int {
 		return a.fail(err, exitFailed)
 	}
 	if len(sections) > 0 {
-		if err := writeReport(a.stdout, f.format, sections...); err != nil {
+		if err := writeReport(a.stdout, f.format, a.tableWidth(), sections...); err != nil {
 			return a.fail(err, exitFailed)
 		}
 	}
@@ -213,18 +226,43 @@ type reporter struct {
 	pii bool
 }
 
-// quoted finds the values that messages quote: "2999-01-01" in
+// quoted finds the quoted parts of a text: "2999-01-01" in
 // date_of_birth "2999-01-01": date in the future.
 var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 
-// text returns a message or error text, its quoted values hidden unless
-// personal data is shown: they are values of a person's record.
+// fieldValue finds the value that a message of the pipeline quotes after
+// its field, the one part of it that comes from the source:
+// date_of_birth "2999-01-01": date in the future.
+var fieldValue = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.\[\]]*) "(?:[^"\\]|\\.)*"`)
+
+// message returns a record error's message of stage, the values of the
+// record in it hidden unless personal data is shown. The pipeline's own
+// messages quote the record's value after the field name and nothing else
+// of the record (account_type "…": want "company" (F), "person" (N)); the
+// API's may quote anything of it, so all they quote is hidden.
+func (r *reporter) message(stage, s string) string {
+	switch {
+	case r.pii:
+		return s
+	case stage == state.StageAPI:
+		return quoted.ReplaceAllString(s, `"…"`)
+	}
+	return fieldValue.ReplaceAllString(s, `$1 "…"`)
+}
+
+// text returns an error text that may quote values of records (a
+// database's or the API's error that ended a run): all it quotes is hidden
+// unless personal data is shown.
 func (r *reporter) text(s string) string {
 	if r.pii {
 		return s
 	}
 	return quoted.ReplaceAllString(s, `"…"`)
 }
+
+// runTable are the columns of the runs table on a terminal.
+var runTable = []string{"run_id", "job", "kind", "status", "started_at", "extracted", "sent", "would_send", "skipped", "invalid",
+	"rejected", "open_errors", "error"}
 
 var runColumns = []string{"run_id", "job", "kind", "dry_run", "status", "started_at", "duration", "window_from", "window_to",
 	"extracted", "retried", "sent", "added", "updated", "would_send", "skipped", "invalid", "rejected", "warnings", "resolved",
@@ -245,7 +283,7 @@ func (r *reporter) runs(ctx context.Context, f state.RunFilter) ([]*section, err
 	if err != nil {
 		return nil, err
 	}
-	s := &section{name: "runs", cols: runColumns}
+	s := &section{name: "runs", cols: runColumns, table: runTable}
 	for _, run := range runs {
 		r.runRow(s, run)
 	}
@@ -267,7 +305,7 @@ func (r *reporter) run(ctx context.Context, id int64) ([]*section, error) {
 			if id == "" {
 				id = "key " + e.SourceKey
 			}
-			ex = append(ex, fmt.Sprintf("%s: %s", id, r.text(e.Message)))
+			ex = append(ex, fmt.Sprintf("%s: %s", id, r.message(g.Stage, e.Message)))
 		}
 		errs.add(g.Stream, g.Stage, g.Severity, g.Code, g.Errors, g.Open, ex)
 	}
@@ -289,13 +327,14 @@ func (r *reporter) errors(ctx context.Context, f state.ErrorFilter) ([]*section,
 		return nil, err
 	}
 	s := &section{name: "errors", cols: []string{"job", "stream", "source_key", "external_id", "stage", "severity", "code", "field",
-		"reason", "attempts", "first_seen", "last_seen", "open", "resolved_at", "resolved_by_run", "last_run"}}
+		"reason", "attempts", "first_seen", "last_seen", "open", "resolved_at", "resolved_by_run", "last_run"},
+		table: []string{"job", "stream", "source_key", "external_id", "code", "reason", "attempts", "open"}}
 	for _, l := range lines {
 		var resolvedBy any
 		if l.ResolvedRunID != 0 {
 			resolvedBy = l.ResolvedRunID
 		}
-		s.add(l.Job, l.Stream, l.SourceKey, l.ExternalID, l.Stage, l.Severity, l.Code, l.Field, r.text(l.Message),
+		s.add(l.Job, l.Stream, l.SourceKey, l.ExternalID, l.Stage, l.Severity, l.Code, l.Field, r.message(l.Stage, l.Message),
 			l.Attempts, l.FirstSeen, l.LastSeen, l.Open, l.ResolvedAt, resolvedBy, l.LastRunID)
 	}
 	return []*section{s}, nil
@@ -307,7 +346,8 @@ func (r *reporter) customer(ctx context.Context, externalID string) ([]*section,
 		return nil, err
 	}
 	sync := &section{name: "last_sync", cols: []string{"job", "customer_id", "last_accepted_at", "last_accepted_run", "last_sent_at",
-		"last_sent_run", "last_outcome", "last_disable_risk_scan", "open_errors", "hash"}}
+		"last_sent_run", "last_outcome", "last_disable_risk_scan", "open_errors", "hash"},
+		table: []string{"job", "customer_id", "last_accepted_at", "last_accepted_run", "last_sent_at", "last_outcome", "open_errors"}}
 	for _, s := range rep.Sync {
 		sync.add(s.Job, s.CustomerID, s.LastAcceptedAt, s.LastAcceptedRunID, s.LastSentAt, s.LastSentRunID, s.LastOutcome,
 			s.LastDisableRiskScan, s.OpenErrors, s.Hash)
@@ -316,13 +356,18 @@ func (r *reporter) customer(ctx context.Context, externalID string) ([]*section,
 	if r.pii {
 		cols = append(cols, "name", "payload")
 	}
-	history := &section{name: "history", cols: cols}
+	table := []string{"run_id", "job", "kind", "at", "outcome", "customer_id", "problems"}
+	if r.pii {
+		table = append(table, "name")
+	}
+	history := &section{name: "history", cols: cols, table: table}
 	for _, e := range rep.Events {
 		history.add(r.eventRow(e)...)
 	}
 	rcols := []string{"run_id", "job", "kind", "at", "relation_external_id", "parent_external_id", "child_external_id", "outcome",
 		"warnings", "disable_risk_scan", "hash"}
-	relations := &section{name: "relations", cols: rcols}
+	relations := &section{name: "relations", cols: rcols,
+		table: []string{"run_id", "kind", "at", "relation_external_id", "parent_external_id", "child_external_id", "outcome"}}
 	for _, e := range rep.Relations {
 		relations.add(e.RunID, e.Job, e.Kind, e.At, e.RelationExternalID, e.ParentExternalID, e.ChildExternalID, e.Outcome,
 			e.Warnings, e.DisableRiskScan, e.Hash)
@@ -338,7 +383,7 @@ func (r *reporter) eventRow(e state.CustomerEvent) []any {
 		if p.Field != "" {
 			s += " (" + p.Field + ")"
 		}
-		s += ": " + r.text(p.Message)
+		s += ": " + r.message(p.Stage, p.Message)
 		if p.Open {
 			s += " [open]"
 		}

@@ -1,15 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 )
@@ -33,6 +34,9 @@ type section struct {
 	name string
 	cols []string
 	rows [][]any
+	// table lists the columns a table on a terminal shows, in order; nil
+	// for all. CSV and JSON have every column.
+	table []string
 }
 
 // add appends a row; it must have one value per column.
@@ -43,15 +47,15 @@ func (s *section) add(vals ...any) {
 	s.rows = append(s.rows, vals)
 }
 
-// writeReport writes sections in format. A report of one section is
-// written as that section alone: a table, a CSV file, a JSON array. A
-// report of several is written as headed tables, CSV blocks separated by a
-// blank line (each with its header row), or one JSON object keyed by
-// section name.
-func writeReport(w io.Writer, format string, sections ...*section) error {
+// writeReport writes sections in format; a table fits in width columns. A
+// report of one section is written as that section alone: a table, a CSV
+// file, a JSON array. A report of several is written as headed tables, CSV
+// blocks separated by a blank line (each with its header row), or one JSON
+// object keyed by section name.
+func writeReport(w io.Writer, format string, width int, sections ...*section) error {
 	switch format {
 	case formatTable:
-		return writeTables(w, sections)
+		return writeTables(w, width, sections)
 	case formatCSV:
 		return writeCSV(w, sections)
 	case formatJSON:
@@ -60,53 +64,162 @@ func writeReport(w io.Writer, format string, sections ...*section) error {
 	return fmt.Errorf("--format %q: want table, csv or json", format)
 }
 
-// maxCell is the width at which a table cell is cut; CSV and JSON keep
-// every character.
-const maxCell = 60
+// tableWidth is the width of a table off a terminal.
+const tableWidth = 120
 
-func writeTables(w io.Writer, sections []*section) error {
+// headings are the short headings of some columns in a table; the others
+// are headed by their name in capitals.
+var headings = map[string]string{
+	"run_id":               "RUN",
+	"started_at":           "STARTED",
+	"duration":             "TOOK",
+	"extracted":            "READ",
+	"open_errors":          "OPEN",
+	"would_send":           "WOULD",
+	"source_key":           "KEY",
+	"attempts":             "RUNS",
+	"last_accepted_run":    "ACCEPTED_RUN",
+	"last_accepted_at":     "ACCEPTED_AT",
+	"relation_external_id": "RELATION",
+	"parent_external_id":   "PARENT",
+	"child_external_id":    "CHILD",
+}
+
+func heading(col string) string {
+	if h, ok := headings[col]; ok {
+		return h
+	}
+	return strings.ToUpper(col)
+}
+
+func writeTables(w io.Writer, width int, sections []*section) error {
 	for i, s := range sections {
+		indent := ""
 		if len(sections) > 1 {
 			if i > 0 {
 				fmt.Fprintln(w)
 			}
 			fmt.Fprintf(w, "%s:\n", strings.ToUpper(s.name[:1])+strings.ReplaceAll(s.name[1:], "_", " "))
+			indent = "  "
 		}
 		if len(s.rows) == 0 {
-			fmt.Fprintln(w, "  (none)")
+			fmt.Fprintln(w, indent+"(none)")
 			continue
 		}
-		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		// A single row of many columns reads better down the page.
+		// A single row of many columns reads better down the page, and
+		// shows every column.
 		if len(s.rows) == 1 && len(s.cols) > 8 {
+			keyWidth := 0
+			for _, c := range s.cols {
+				keyWidth = max(keyWidth, len(c))
+			}
 			for j, c := range s.cols {
-				fmt.Fprintf(tw, "  %s\t%s\n", c, cut(textOf(s.rows[0][j])))
+				v := cut(textOf(s.rows[0][j]), width-len(indent)-keyWidth-2)
+				fmt.Fprintf(w, "%s%-*s  %s\n", indent, keyWidth, c, v)
 			}
-		} else {
-			fmt.Fprintln(tw, "  "+strings.ToUpper(strings.Join(s.cols, "\t")))
-			for _, row := range s.rows {
-				cells := make([]string, len(row))
-				for j, v := range row {
-					cells[j] = cut(textOf(v))
-				}
-				fmt.Fprintln(tw, "  "+strings.Join(cells, "\t"))
-			}
+			continue
 		}
-		if err := tw.Flush(); err != nil {
+		if err := writeTable(w, s, width, indent); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// cut shortens s to maxCell characters, on one line.
-func cut(s string) string {
+// writeTable writes the table columns of s, fitted to width: the widest
+// text column is cut (its values ending in "…") until the table fits or
+// every text column is as narrow as its heading. Numbers and times are
+// never cut.
+func writeTable(w io.Writer, s *section, width int, indent string) error {
+	cols := s.table
+	if cols == nil {
+		cols = s.cols
+	}
+	idx := make([]int, len(cols))
+	for i, c := range cols {
+		idx[i] = slices.Index(s.cols, c)
+		if idx[i] < 0 {
+			panic(fmt.Sprintf("section %s: table column %s is not a column", s.name, c))
+		}
+	}
+	const gap = 2
+	cells := make([][]string, len(s.rows))
+	widths := make([]int, len(cols))
+	floors := make([]int, len(cols))
+	for i, c := range cols {
+		widths[i] = len(heading(c))
+		floors[i] = widths[i]
+	}
+	text := make([]bool, len(cols)) // whether the column may be cut
+	for r, row := range s.rows {
+		cells[r] = make([]string, len(cols))
+		for i, j := range idx {
+			v := strings.Join(strings.Fields(textOf(row[j])), " ")
+			cells[r][i] = v
+			widths[i] = max(widths[i], utf8.RuneCountInString(v))
+			switch row[j].(type) {
+			case string, []string:
+				text[i] = true
+			}
+		}
+	}
+	for i := range cols {
+		if !text[i] {
+			floors[i] = widths[i]
+		}
+	}
+	total := len(indent) + gap*(len(cols)-1)
+	for _, n := range widths {
+		total += n
+	}
+	for total > width {
+		widest := -1
+		for i := range cols {
+			if widths[i] > floors[i] && (widest < 0 || widths[i] > widths[widest]) {
+				widest = i
+			}
+		}
+		if widest < 0 {
+			break // as narrow as it goes
+		}
+		widths[widest]--
+		total--
+	}
+	bw := bufio.NewWriter(w)
+	line := func(vals []string) {
+		var b strings.Builder
+		b.WriteString(indent)
+		for i, v := range vals {
+			v = cut(v, widths[i])
+			b.WriteString(v)
+			if i < len(vals)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(v)+gap))
+			}
+		}
+		bw.WriteString(strings.TrimRight(b.String(), " ") + "\n")
+	}
+	heads := make([]string, len(cols))
+	for i, c := range cols {
+		heads[i] = heading(c)
+	}
+	line(heads)
+	for _, row := range cells {
+		line(row)
+	}
+	return bw.Flush()
+}
+
+// cut shortens s, on one line, to n characters, ending in "…" when cut.
+func cut(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) <= maxCell {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
+	if n <= 1 {
+		return "…"
+	}
 	r := []rune(s)
-	return string(r[:maxCell-1]) + "…"
+	return string(r[:n-1]) + "…"
 }
 
 func writeCSV(w io.Writer, sections []*section) error {

@@ -376,10 +376,41 @@ func TestReportsMatchStateAndSandbox(t *testing.T) {
 
 	t.Run("table", func(t *testing.T) {
 		out := f.report(t, "customer", "C-0001")
-		for _, want := range []string{"Last sync:", "History:", "Relations:", "(none)", "RUN_ID", "added", "verify"} {
+		for _, want := range []string{"Last sync:", "History:", "Relations:", "(none)", "RUN ", "added", "verify"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("table lacks %q:\n%s", want, out)
 			}
+		}
+		// Every table fits a terminal of 120 columns.
+		for _, args := range [][]string{{"runs", "--since", "60d"}, {"run", fmt.Sprint(r1)}, {"errors"}, {"customer", "C-0013"},
+			{"customer", "C-0008", "--show-pii"}} {
+			out := f.report(t, args...)
+			for _, line := range strings.Split(out, "\n") {
+				if n := len([]rune(line)); n > 120 {
+					t.Errorf("report %v: a line of %d columns:\n%s", args, n, line)
+				}
+			}
+		}
+	})
+
+	t.Run("errors by key, values hidden but not the product's words", func(t *testing.T) {
+		lines := readCSV(t, f.report(t, "errors", "--format", "csv"))
+		for i := 1; i < len(lines); i++ {
+			a, b := lines[i-1], lines[i]
+			ka, _ := strconv.Atoi(a["source_key"])
+			kb, _ := strconv.Atoi(b["source_key"])
+			if a["stream"] > b["stream"] || (a["stream"] == b["stream"] && ka > kb) {
+				t.Errorf("errors out of key order: %s %s before %s %s", a["stream"], a["source_key"], b["stream"], b["source_key"])
+			}
+		}
+		var reason string
+		for _, l := range lines {
+			if l["external_id"] == "C-0021" {
+				reason = l["reason"]
+			}
+		}
+		if want := `account_type "…": want "company" (F), "person" (N)`; reason != want {
+			t.Errorf("C-0021's reason: %q, want %q", reason, want)
 		}
 	})
 }
@@ -696,4 +727,40 @@ func parseXHTML(t *testing.T, page string) *node {
 		t.Fatalf("the page is not one html element")
 	}
 	return root
+}
+
+// A table fits its width: long text is cut with an ellipsis, numbers and
+// times never; CSV and JSON keep every character.
+func TestTableFitsItsWidth(t *testing.T) {
+	long := strings.Repeat("a long reason that goes on ", 10)
+	at := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	s := &section{name: "errors", cols: []string{"source_key", "external_id", "count", "at", "reason", "hidden"},
+		table: []string{"source_key", "external_id", "count", "at", "reason"}}
+	s.add("123456789", "C-0001", int64(1234567890), at, long, "not in the table")
+	s.add("2", strings.Repeat("X", 90), int64(7), at, "short", "")
+	for _, width := range []int{120, 80} {
+		var b strings.Builder
+		if err := writeReport(&b, formatTable, width, s); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			if n := len([]rune(line)); n > width || strings.HasSuffix(line, " ") {
+				t.Errorf("width %d: a line of %d columns: %q", width, n, line)
+			}
+		}
+		for _, want := range []string{"123456789", "1234567890", "2025-06-01 12:00:00", "a long reason", "…", "KEY "} {
+			if !strings.Contains(out, want) {
+				t.Errorf("width %d: the table lacks %q:\n%s", width, want, out)
+			}
+		}
+		if strings.Contains(out, "HIDDEN") || strings.Contains(out, long) {
+			t.Errorf("width %d: the table shows what it should not:\n%s", width, out)
+		}
+	}
+	var b strings.Builder
+	writeReport(&b, formatCSV, 80, s)
+	if !strings.Contains(b.String(), long) || !strings.Contains(b.String(), strings.Repeat("X", 90)) || !strings.Contains(b.String(), "hidden") {
+		t.Errorf("CSV cuts values or columns:\n%s", b.String())
+	}
 }
