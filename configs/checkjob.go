@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -19,7 +20,6 @@ const (
 	maxConcurrency    = 64
 	maxMaxConcurrency = 256
 	maxPageSize       = 1000000
-	maxMaxAttempts    = 100
 )
 
 // checkJob checks the i-th job and fills in its defaults.
@@ -44,6 +44,7 @@ func checkJob(p *problems, e *jobEntry, i int, dir string) Job {
 		p.add(line, label, "customers_query", "is required: the path of the SQL file that selects the customers")
 	}
 	j.AccountTypes = checkAccountTypes(p, &e.AccountTypes, label)
+	j.Countries = checkCountries(p, &e.Countries, label)
 	j.RelationsQuery, j.RelationsSQL = readQuery(p, &e.RelationsQuery, label, "relations_query", dir)
 	j.RelationTypes = checkRelationTypes(p, &e.RelationTypes, label)
 	rq, rt := &e.RelationsQuery, &e.RelationTypes
@@ -80,7 +81,7 @@ func checkJob(p *problems, e *jobEntry, i int, dir string) Job {
 			j.RateLimit = r.val
 		}
 	}
-	j.MaxAttempts = checkInt(p, &e.MaxAttempts, label, "max_attempts", j.MaxAttempts, 1, maxMaxAttempts)
+	j.MaxAttempts = checkInt(p, &e.MaxAttempts, label, "max_attempts", j.MaxAttempts, 0, math.MaxInt)
 	j.MaxRetryTime = checkDuration(p, &e.MaxRetryTime, label, "max_retry_time", j.MaxRetryTime, true)
 	j.RetryErrorsLimit = checkInt(p, &e.RetryErrorsLimit, label, "retry_errors_limit", j.RetryErrorsLimit, 0, math.MaxInt)
 	j.StuckAfter = checkInt(p, &e.StuckAfter, label, "stuck_after", j.StuckAfter, 1, math.MaxInt)
@@ -224,6 +225,44 @@ func checkAccountTypes(p *problems, f *field[mapping[string]], job string) map[s
 	}
 	return m
 }
+
+// checkCountries checks countries: each spelling of a country the customers
+// query may select, mapped to an ISO 3166-1 code (two or three letters, or
+// up to three digits), or to "" to drop the value. Whether the code is an
+// assigned one is checked by the transform, before any row is read. Keys
+// are matched without regard to case or surrounding blanks, so two keys
+// that differ only so must not map to different codes.
+func checkCountries(p *problems, f *field[mapping[string]], job string) map[string]string {
+	const key = "countries"
+	if !fieldOK(p, f, job, key) {
+		return nil
+	}
+	m := make(map[string]string, len(f.val))
+	first := map[string]mapEntry[string]{} // by folded key
+	for _, e := range f.val {
+		folded := strings.ToLower(strings.TrimSpace(e.key))
+		code := strings.ToUpper(strings.TrimSpace(e.val))
+		o, clash := first[folded]
+		switch {
+		case e.bad != "":
+			p.add(e.line, job, entryKey(key, e.key), "%s", e.bad)
+		case folded == "":
+			p.add(e.line, job, key, "a blank country: name a value the customers query selects")
+		case code != "" && !countryCodeShape.MatchString(code):
+			p.add(e.line, job, entryKey(key, e.key), "want an ISO 3166-1 code such as \"DE\", \"DEU\" or \"276\" (or \"\" to drop the value), got %q", e.val)
+		case clash && strings.ToUpper(strings.TrimSpace(o.val)) != code:
+			p.add(e.line, job, entryKey(key, e.key), "maps to %q, but %q (line %d) maps to %q: values are matched without regard to case", e.val, o.key, o.line, o.val)
+		default:
+			first[folded] = e
+			m[e.key] = code
+		}
+	}
+	return m
+}
+
+// countryCodeShape is the shape of an ISO 3166-1 code: alpha-2, alpha-3 or
+// numeric.
+var countryCodeShape = regexp.MustCompile(`^([A-Z]{2,3}|[0-9]{1,3})$`)
 
 // entryKey names the entry k of mapping key for messages.
 func entryKey(key, k string) string {

@@ -48,6 +48,7 @@ type jobEntry struct {
 	RelationsQuery    field[string]           `yaml:"relations_query"`
 	RelationTypes     field[mapping[int64]]   `yaml:"relation_types"`
 	AccountTypes      field[mapping[string]]  `yaml:"account_types"`
+	Countries         field[mapping[string]]  `yaml:"countries"`
 	ChunkSize         field[int]              `yaml:"chunk_size"`
 	Concurrency       field[concurrencyValue] `yaml:"concurrency"`
 	MaxConcurrency    field[int]              `yaml:"max_concurrency"`

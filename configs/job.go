@@ -15,7 +15,7 @@ const (
 	DefaultLookback           = time.Minute
 	DefaultRiskScan           = RiskScanAuto
 	DefaultRiskScanThreshold  = 1000
-	DefaultMaxAttempts        = 5
+	DefaultMaxAttempts        = 0 // no bound but MaxRetryTime
 	DefaultMaxRetryTime       = 2 * time.Minute
 	DefaultRetryErrorsLimit   = 1000
 	DefaultStuckAfter         = 5
@@ -62,7 +62,7 @@ const DefaultHistoryDays = 400
 // and relations, how to page, send and retry them, and when to run.
 //
 // Load and Parse fill in every default; a program or test that builds a Job
-// in code starts from DefaultJob, since some zero values (MaxAttempts,
+// in code starts from DefaultJob, since some zero values (MaxRetryTime,
 // StuckAfter) are not usable.
 type Job struct {
 	Name           string // key name: unique, [a-z0-9_-]+
@@ -82,6 +82,12 @@ type Job struct {
 	// customers query, mapped to "F" (firm) or "N" (individual). Nil when
 	// not given: the query must then select F or N itself.
 	AccountTypes map[string]string
+	// Countries is key countries: the source's own spellings of countries
+	// in nationality_codes and domicile_codes (matched without regard to
+	// case or surrounding blanks), mapped to ISO 3166-1 codes, or to "" to
+	// drop the value. It is tried before the codes and names the pipeline
+	// knows (see transform.Options.Countries). Nil when not given.
+	Countries map[string]string
 
 	ChunkSize int // key chunk_size: customers per API call, 1..10000
 	// Concurrency is key concurrency: API calls in flight, 1..64. With
@@ -105,8 +111,13 @@ type Job struct {
 	RiskScan          string // key risk_scan: RiskScanAuto, RiskScanOn or RiskScanOff
 	RiskScanThreshold int    // key risk_scan_threshold: with RiskScanAuto, the records to send above which a run skips the scan; 0 or more
 
-	MaxAttempts  int           // key max_attempts: attempts per API call, the first included, 1..100
-	MaxRetryTime time.Duration // key max_retry_time: the bound on the time spent retrying one chunk; more than 0
+	// MaxAttempts is key max_attempts: if positive, the most attempts per
+	// API call, the first included; 0 (the default) bounds them by
+	// MaxRetryTime alone.
+	MaxAttempts int
+	// MaxRetryTime is key max_retry_time: how long one API call is
+	// retried, waits included, before the run fails; more than 0.
+	MaxRetryTime time.Duration
 	// RetryErrorsLimit is key retry_errors_limit: per run, how many rows
 	// with open record errors are read again and retried; 0 or more.
 	RetryErrorsLimit int
@@ -185,6 +196,9 @@ func (j Job) LogValue() slog.Value {
 	}
 	if len(j.AccountTypes) > 0 {
 		attrs = append(attrs, slog.Any("account_types", j.AccountTypes))
+	}
+	if len(j.Countries) > 0 {
+		attrs = append(attrs, slog.Any("countries", j.Countries))
 	}
 	attrs = append(attrs,
 		slog.Int("chunk_size", j.ChunkSize),

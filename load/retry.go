@@ -74,13 +74,13 @@ func (s *Sender) try(ctx context.Context, req *SaveRequest, sample bool, out *Ou
 			return nil, nil, fmt.Errorf("algoreg send: %w", err)
 		}
 
-		if attempt >= s.maxAttempts {
+		if s.maxAttempts > 0 && attempt >= s.maxAttempts {
 			return nil, nil, fmt.Errorf("algoreg send: giving up after %d attempts: %w", attempt, err)
 		}
-		wait := s.backoff(attempt, apiErr)
-		if spent := time.Since(start); spent+wait > s.maxRetryTime {
+		wait, ok := s.retryWait(attempt, apiErr, time.Since(start))
+		if !ok {
 			return nil, nil, fmt.Errorf("algoreg send: giving up after %d attempts in %v (retry time limit %v): %w",
-				attempt, spent.Round(time.Millisecond), s.maxRetryTime, err)
+				attempt, time.Since(start).Round(time.Millisecond), s.maxRetryTime, err)
 		}
 		s.log.LogAttrs(ctx, slog.LevelInfo, "algoreg call failed; retrying",
 			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
@@ -155,6 +155,25 @@ func signalOf(ctx context.Context, err error) signal {
 	return neutral
 }
 
+// retryWait returns the wait before the attempt after attempt, spent after
+// the first attempt started, and whether to make it at all: the backoff,
+// cut short to end at the retry time limit; none once the limit is reached,
+// or when the API asked (Retry-After) for a wait that would end after it.
+func (s *Sender) retryWait(attempt int, apiErr *APIError, spent time.Duration) (time.Duration, bool) {
+	left := s.maxRetryTime - spent
+	if left <= 0 {
+		return 0, false
+	}
+	wait := s.backoff(attempt, apiErr)
+	if wait <= left {
+		return wait, true
+	}
+	if min(retryAfter(apiErr), s.maxBackoff) > left {
+		return 0, false
+	}
+	return left, true
+}
+
 // backoff returns the wait after a failed attempt: exponential backoff with
 // full jitter (a uniform draw up to base×2^(attempt-1), capped at
 // MaxBackoff), but at least the Retry-After of a 429 or 503, also capped.
@@ -169,10 +188,16 @@ func (s *Sender) backoff(attempt int, apiErr *APIError) time.Duration {
 	if ceiling > 0 {
 		d = rand.N(ceiling)
 	}
+	return min(max(d, retryAfter(apiErr)), s.maxBackoff)
+}
+
+// retryAfter returns the wait the API asked for: the Retry-After of a 429
+// or 503, else 0.
+func retryAfter(apiErr *APIError) time.Duration {
 	if apiErr != nil && (apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode == http.StatusServiceUnavailable) {
-		d = max(d, apiErr.RetryAfter)
+		return apiErr.RetryAfter
 	}
-	return min(d, s.maxBackoff)
+	return 0
 }
 
 // sleep waits for d, or until ctx is done.

@@ -11,7 +11,6 @@ import (
 
 // Defaults of SenderOptions.
 const (
-	DefaultMaxAttempts  = 5
 	DefaultMaxRetryTime = 2 * time.Minute
 	DefaultMaxBackoff   = 30 * time.Second
 
@@ -21,16 +20,19 @@ const (
 )
 
 // SenderOptions configures a Sender. The zero value gives the defaults:
-// 5 attempts per call within 2 minutes, waits of at most 30 seconds, no rate
-// limit and no concurrency gate.
+// attempts per call for up to 2 minutes, however many that takes, with
+// waits of at most 30 seconds, no rate limit and no concurrency gate. Time
+// bounds the retries first, so that an API that is down for some seconds (a
+// deploy, a restart) costs a delay, not a failed run.
 type SenderOptions struct {
-	// MaxAttempts is the number of attempts per call, the first included;
-	// 0 or less means DefaultMaxAttempts.
+	// MaxAttempts, if positive, also bounds the number of attempts per
+	// call, the first included; 0 or less means no bound but MaxRetryTime.
 	MaxAttempts int
 	// MaxRetryTime bounds the time spent on one call, from the start of its
-	// first attempt: no retry is made whose wait would end after it. Each
-	// call of a split chunk has its own. 0 or less means
-	// DefaultMaxRetryTime.
+	// first attempt: a wait between attempts is cut short to end at it, and
+	// no attempt starts after it. A Retry-After that would end after it is
+	// not cut short: the call fails at once. Each call of a split chunk has
+	// its own. 0 or less means DefaultMaxRetryTime.
 	MaxRetryTime time.Duration
 	// MaxBackoff caps one wait between attempts, a Retry-After included;
 	// 0 or less means DefaultMaxBackoff.
@@ -85,7 +87,7 @@ type Refusal struct {
 // safe for concurrent use, and its limits are shared by all its callers.
 type Sender struct {
 	c            *Client
-	maxAttempts  int
+	maxAttempts  int // 0: no bound
 	maxRetryTime time.Duration
 	maxBackoff   time.Duration
 	baseBackoff  time.Duration // baseBackoff, but tests shorten it
@@ -106,8 +108,8 @@ func NewSender(c *Client, opts SenderOptions) *Sender {
 		log:          opts.Logger,
 		observe:      opts.Observe,
 	}
-	if s.maxAttempts <= 0 {
-		s.maxAttempts = DefaultMaxAttempts
+	if s.maxAttempts < 0 {
+		s.maxAttempts = 0
 	}
 	if s.maxRetryTime <= 0 {
 		s.maxRetryTime = DefaultMaxRetryTime
@@ -144,8 +146,8 @@ func (s *Sender) Concurrency() int {
 //
 // A transient failure (a network error, a timeout, 408, 429 or a 5xx) is
 // retried after a wait with exponential backoff and full jitter, at least
-// the Retry-After of a 429 or 503, until MaxAttempts or MaxRetryTime runs
-// out. Another 4xx refuses the records of the call: the call is split in
+// the Retry-After of a 429 or 503, until MaxRetryTime (or MaxAttempts, when
+// set) runs out. Another 4xx refuses the records of the call: the call is split in
 // two halves, customers before relations and each in order, which are sent
 // the same way one after the other, until the records refused alone are
 // known; they are reported in Outcome.Refused and the others are sent.

@@ -308,9 +308,12 @@ func TestSendGivesUp(t *testing.T) {
 		within   time.Duration
 	}{
 		{"attempts", load.SenderOptions{MaxAttempts: 4, MaxBackoff: time.Millisecond}, 4, 4, "giving up after 4 attempts: ", time.Second},
-		{"default attempts", load.SenderOptions{MaxBackoff: time.Millisecond}, 5, 5, "giving up after 5 attempts: ", time.Second},
 		{"retry time", load.SenderOptions{MaxAttempts: 1000, MaxRetryTime: 150 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},
 			0, 4, "(retry time limit 150ms)", 150*time.Millisecond + time.Second},
+		// Without MaxAttempts, only the time bounds the attempts: many
+		// more than the 5 that used to be the default.
+		{"no attempt bound", load.SenderOptions{MaxRetryTime: 300 * time.Millisecond, MaxBackoff: 2 * time.Millisecond},
+			0, 20, "(retry time limit 300ms)", 300*time.Millisecond + time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,6 +340,46 @@ func TestSendGivesUp(t *testing.T) {
 				t.Errorf("took %v, want at most %v", elapsed, tt.within)
 			}
 		})
+	}
+}
+
+// TestSendRidesOutAnOutage: with the default options, an API that answers
+// 500 to every call for some seconds, then recovers, costs a delay, not a
+// failed call.
+func TestSendRidesOutAnOutage(t *testing.T) {
+	s := algoregtest.NewServer(t)
+	const outage = 3 * time.Second
+	s.FailFor(outage, algoregtest.Fault{StatusCode: http.StatusInternalServerError})
+	start := time.Now()
+	out, err := load.NewSender(s.Client(), load.SenderOptions{}).Send(context.Background(), chunk("C", 3))
+	if err != nil {
+		t.Fatalf("Send through a %v outage: %v", outage, err)
+	}
+	if time.Since(start) < outage || out.Retries == 0 || len(s.Customers()) != 3 {
+		t.Errorf("after %v: %d calls, %d retries, %d customers stored; want the 3 stored after the outage",
+			time.Since(start), out.Calls, out.Retries, len(s.Customers()))
+	}
+}
+
+// TestSendRetryTimeAndRetryAfter: a Retry-After that ends after the retry
+// time limit fails the call at once; a backoff is cut short to end at the
+// limit, where one more attempt is made.
+func TestSendRetryTimeAndRetryAfter(t *testing.T) {
+	s := algoregtest.NewServer(t)
+	s.FailNext(100, algoregtest.Fault{StatusCode: http.StatusTooManyRequests, RetryAfter: "5"})
+	start := time.Now()
+	_, err := newSender(s, load.SenderOptions{MaxRetryTime: time.Second}).Send(context.Background(), chunk("C", 1))
+	if err == nil || !strings.Contains(err.Error(), "giving up after 1 attempts") || time.Since(start) > 900*time.Millisecond {
+		t.Errorf("Retry-After 5 s beyond a 1 s limit: %v after %v; want to give up after the first attempt", err, time.Since(start))
+	}
+
+	s = algoregtest.NewServer(t)
+	s.FailNext(2, algoregtest.Fault{StatusCode: http.StatusInternalServerError})
+	snd := load.NewSender(s.Client(), load.SenderOptions{MaxRetryTime: 50 * time.Millisecond})
+	load.SetBaseBackoff(snd, time.Hour) // every backoff is longer than the limit
+	out, err := snd.Send(context.Background(), chunk("C", 1))
+	if err == nil || s.Requests() != 2 || out.Calls != 2 {
+		t.Errorf("backoffs longer than the limit: %v, %d calls; want the wait cut to the limit, then one last attempt", err, s.Requests())
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
 	"github.com/algoreg/algoreg-etl/pipeline"
@@ -304,4 +305,23 @@ func TestRunKeepsCallsInFlightWithinConcurrency(t *testing.T) {
 	if n := f.api.MaxInFlight(); n > 3 || n < 2 {
 		t.Errorf("%d calls were in flight at once, want at most the concurrency, 3, and more than one", n)
 	}
+}
+
+// TestRunRidesOutAShortOutage: with the default retry settings, an API
+// that answers 500 to every call for a few seconds (a deploy, a restart)
+// delays the run; it does not fail it.
+func TestRunRidesOutAShortOutage(t *testing.T) {
+	f := newFixture(t)
+	f.insertSpread(t, 20, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
+	f.job.ChunkSize = 5
+	if d := configs.DefaultJob(""); f.job.MaxAttempts != d.MaxAttempts || f.job.MaxRetryTime != d.MaxRetryTime {
+		t.Fatalf("the test job does not retry as a default job does")
+	}
+	f.api.FailFor(3*time.Second, algoregtest.Fault{StatusCode: 500})
+	res := f.run(t)
+	counted(t, res)
+	if res.Status != state.StatusSucceeded || res.Counts.Sent != 20 {
+		t.Fatalf("run through a 3 s outage: %+v", res)
+	}
+	f.sameAsSource(t)
 }

@@ -72,7 +72,7 @@ func (r *run) jobStreams() []*stream {
 		name:  StreamCustomers,
 		query: extract.Query{SQL: r.job.CustomersSQL, Location: loc},
 		mapper: func(cols extract.Columns) (mapper, error) {
-			m, err := transform.NewCustomers(cols, transform.Options{Now: r.opts.Now, AccountTypes: r.job.AccountTypes})
+			m, err := transform.NewCustomers(cols, transform.Options{Now: r.opts.Now, AccountTypes: r.job.AccountTypes, Countries: r.job.Countries})
 			if err != nil {
 				return nil, err
 			}

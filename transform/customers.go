@@ -22,6 +22,14 @@ type Options struct {
 	// only its keys are accepted (add "F" and "N" to accept those too).
 	// Nil or empty accepts only "F" and "N", in either case.
 	AccountTypes map[string]string
+
+	// Countries maps the source's own spellings of countries in
+	// nationality_codes and domicile_codes to alpha-2 codes, e.g.
+	// {"Kazakstan": "KZ", "UK": "GB"}, before the codes and names that Map
+	// knows are tried; a value may also be an alpha-3 or numeric code, or
+	// "" to drop the element as if it were blank. Source values are matched
+	// without regard to case, after trimming.
+	Countries map[string]string
 }
 
 // Customers maps the rows of one query to customers. It is safe for
@@ -30,6 +38,7 @@ type Customers struct {
 	plan         []field // the field each column carries, by column position
 	now          func() time.Time
 	accountTypes accountTypes
+	countries    map[string]string // Options.Countries by lower-case key, to alpha-2 codes
 }
 
 // NewCustomers returns the mapping of rows with columns cols, which are a
@@ -45,6 +54,9 @@ func NewCustomers(cols extract.Columns, opts Options) (*Customers, error) {
 	}
 	var err error
 	if m.accountTypes, err = newAccountTypes(opts.AccountTypes); err != nil {
+		return nil, err
+	}
+	if m.countries, err = newCountries(opts.Countries); err != nil {
 		return nil, err
 	}
 	var seen [numFields]int // column position + 1 of each field
@@ -113,13 +125,17 @@ type pointers struct {
 //     after today by Options.Now (code "date_in_future") nor before
 //     1800-01-01 (code "date_too_early").
 //   - nationality_codes, domicile_codes: text[], or text taken as a
-//     one-element list. Each code is trimmed and upper-cased and must be an
-//     officially assigned ISO 3166-1 alpha-2 code, XK for Kosovo, or an
-//     officially assigned alpha-3 code, which is sent as the alpha-2 code
-//     of the same country ("GBR" gives "GB"); anything else is an error
-//     (code "invalid_country_code"). Blank elements (and NULL elements,
-//     which arrive blank) and duplicates (after conversion) are dropped; an
-//     empty list is omitted.
+//     one-element list, of countries, each sent as an ISO 3166-1 alpha-2
+//     code. Each element is trimmed, then looked up in
+//     Options.Countries (without regard to case), then read as an
+//     officially assigned alpha-2 code or XK for Kosovo ("ch" gives "CH"),
+//     an assigned alpha-3 code ("GBR" gives "GB"), an assigned numeric
+//     code ("826" or "4"), or a country's English name: ISO's short,
+//     official or common name, CLDR's, and the forms derived from them
+//     (see the package documentation). Anything else is an error (code
+//     "invalid_country_code") that names the value. Blank elements (and
+//     NULL elements, which arrive blank) and duplicates (after conversion)
+//     are dropped; an empty list is omitted.
 //   - alias_ids: text[], or text taken as a one-element list; elements are
 //     trimmed and blank ones dropped; an empty list is omitted.
 //   - disabled: boolean, always sent when not NULL: false re-enables a
@@ -189,9 +205,9 @@ func (m *Customers) Map(row extract.Row) (load.Customer, error) {
 		case fieldDateOfBirth:
 			c.DateOfBirth, fe = dateOfBirth(v, m.now)
 		case fieldNationalityCodes:
-			c.NationalityCodes, fe = countryCodes(f, v)
+			c.NationalityCodes, fe = m.countryCodes(f, v)
 		case fieldDomicileCodes:
-			c.DomicileCodes, fe = countryCodes(f, v)
+			c.DomicileCodes, fe = m.countryCodes(f, v)
 		case fieldAliasIDs:
 			c.AliasIDs, fe = strs(f, v)
 		case fieldRegistrationNumber:

@@ -19,7 +19,7 @@ const (
 	CodeInvalidDate        = "invalid_date"         // not a calendar date written YYYY-MM-DD, nor an ISO timestamp
 	CodeDateInFuture       = "date_in_future"       // a date of birth after today
 	CodeDateTooEarly       = "date_too_early"       // a date of birth before 1800-01-01
-	CodeInvalidCountryCode = "invalid_country_code" // not an ISO 3166-1 alpha-2 or alpha-3 code
+	CodeInvalidCountryCode = "invalid_country_code" // names no country: not a code, nor a name the table or Options.Countries knows
 	CodeInvalidInteger     = "invalid_integer"      // text that does not hold an integer
 	CodeNegativeInteger    = "negative_integer"     // an integer below zero
 	CodeInvalidFields      = "invalid_fields"       // fields is not a JSON object

@@ -85,7 +85,9 @@ func TestMapCountryCodesAlpha3(t *testing.T) {
 			mapCase{name: f + " withdrawn alpha-3", cols: c([]string{"SCG"}), field: f, code: CodeInvalidCountryCode, value: "SCG"},
 			mapCase{name: f + " four letters", cols: c([]string{"GBRR"}), field: f, code: CodeInvalidCountryCode},
 			mapCase{name: f + " digit", cols: c([]string{"GB1"}), field: f, code: CodeInvalidCountryCode},
-			mapCase{name: f + " numeric code", cols: c([]string{"826"}), field: f, code: CodeInvalidCountryCode},
+			mapCase{name: f + " numeric codes", cols: c([]string{"826", "4", "040"}), want: want(`["GB","AF","AT"]`)},
+			mapCase{name: f + " unassigned numeric code", cols: c([]string{"999"}), field: f, code: CodeInvalidCountryCode, value: "999"},
+			mapCase{name: f + " four digits", cols: c([]string{"0826"}), field: f, code: CodeInvalidCountryCode, value: "0826"},
 			mapCase{name: f + " non-ASCII letter", cols: c([]string{"GBÅ"}), field: f, code: CodeInvalidCountryCode},
 		)
 	}
@@ -111,9 +113,9 @@ func TestAlpha3Table(t *testing.T) {
 		}
 		seen[a2] = a3
 	}
-	for _, a2 := range strings.Fields(iso3166) {
-		if _, ok := seen[a2]; !ok {
-			t.Errorf("assigned alpha-2 code %s has no alpha-3 code", a2)
+	for _, c := range isoCountries {
+		if _, ok := seen[c.alpha2]; !ok {
+			t.Errorf("assigned alpha-2 code %s has no alpha-3 code", c.alpha2)
 		}
 	}
 	// A few well-known pairs, where the letters differ most.

@@ -60,13 +60,18 @@ func list(f field, v any, one *[1]string) ([]string, *FieldError) {
 }
 
 // countryCodes converts the value of nationality_codes or domicile_codes:
-// accepted country codes, upper case, without blanks or duplicates, in the
+// accepted alpha-2 country codes, without blanks or duplicates, in the
 // order given; nil when none is left.
-func countryCodes(f field, v any) ([]string, *FieldError) {
+func (m *Customers) countryCodes(f field, v any) ([]string, *FieldError) {
 	return elements(f, v, true, func(s string) (string, *FieldError) {
-		code, ok := countryCode(s)
-		if !ok {
-			return "", fieldError(f, s, CodeInvalidCountryCode, "not an ISO 3166-1 alpha-2 country code")
+		if len(m.countries) > 0 {
+			if code, ok := m.countries[strings.ToLower(s)]; ok {
+				return code, nil
+			}
+		}
+		code, why := countryOf(s)
+		if code == "" {
+			return "", fieldError(f, s, CodeInvalidCountryCode, why)
 		}
 		return code, nil
 	})
@@ -80,7 +85,7 @@ func strs(f field, v any) ([]string, *FieldError) {
 
 // elements converts a text[] value, or text taken as a one-element list,
 // element by element: each is trimmed, blank ones are dropped, the rest go
-// through conv (when not nil) and, with unique, repeats are dropped. It
+// through conv (when not nil; "" drops it) and, with unique, repeats are dropped. It
 // returns nil when none is left.
 func elements(f field, v any, unique bool, conv func(string) (string, *FieldError)) ([]string, *FieldError) {
 	var one [1]string
@@ -100,6 +105,9 @@ func elements(f field, v any, unique bool, conv func(string) (string, *FieldErro
 		if conv != nil {
 			if s, fe = conv(s); fe != nil {
 				return nil, fe
+			}
+			if s == "" { // conv drops it
+				continue
 			}
 		}
 		if unique && slices.Contains(out, s) {

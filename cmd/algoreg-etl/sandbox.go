@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,37 +17,119 @@ import (
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
 )
 
+// sandboxOptions is what the sandbox's flags ask for.
+type sandboxOptions struct {
+	addr, token, log string
+	faults           algoregtest.Faults
+	failFor          time.Duration
+	poison           []string
+}
+
 func (a *app) sandboxCmd() *cobra.Command {
-	var addr, token string
+	var o sandboxOptions
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve a local stand-in of the Algoreg API",
 		Long: "Serve a local stand-in of the Algoreg API (strict, in memory) until interrupted. " +
-			"It accepts the token of --token or $ALGOREG_TOKEN.",
-		Example: "ALGOREG_TOKEN=secret algoreg-etl sandbox --addr 127.0.0.1:8080",
-		Args:    wantArgs(),
+			"It accepts the token of --token or $ALGOREG_TOKEN. " +
+			"GET /_sandbox/customers, /_sandbox/relations and /_sandbox/calls list, as JSON, what it holds " +
+			"and every call it answered (size, status, disable_risk_scan, ...); --log writes the calls as JSON lines. " +
+			"The other flags make it misbehave as a loaded or failing API would.",
+		Example: "ALGOREG_TOKEN=secret algoreg-etl sandbox --addr 127.0.0.1:8080\n" +
+			"ALGOREG_TOKEN=secret algoreg-etl sandbox --addr 127.0.0.1:8080 --rate-500 0.1 --latency 50ms --log calls.jsonl",
+		Args: wantArgs(),
 		Run: func(cmd *cobra.Command, args []string) {
-			a.code = a.sandbox(cmd.Context(), addr, token)
+			a.code = a.sandbox(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
-	cmd.Flags().StringVar(&token, "token", "", "bearer token the sandbox accepts (default $ALGOREG_TOKEN)")
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&o.token, "token", "", "bearer token the sandbox accepts (default $ALGOREG_TOKEN)")
+	f.StringVar(&o.log, "log", "", "write each call, as a JSON line, to this file (created anew)")
+	f.DurationVar(&o.faults.Latency, "latency", 0, "add this delay to every call")
+	f.Float64Var(&o.faults.Rate500, "rate-500", 0, "answer this fraction of the calls 500 (0..1)")
+	f.Float64Var(&o.faults.Rate429, "rate-429", 0, "answer this fraction of the calls 429 (0..1)")
+	f.DurationVar(&o.faults.RetryAfter, "retry-after", 0, "the Retry-After of each 429, in whole seconds rounded up")
+	f.IntVar(&o.faults.MaxConcurrent, "max-concurrent", 0, "answer 429 to a call arriving while this many are in progress (0: no cap)")
+	f.IntVar(&o.faults.MaxRecords, "max-records", 0, "answer 413 to a call holding more customers and relations than this (0: no cap)")
+	f.DurationVar(&o.failFor, "fail-for", 0, "answer 500 to every call for this long after starting, as an API being deployed would")
+	f.Uint64Var(&o.faults.Seed, "seed", 0, "seed of the random 500s and 429s")
+	f.StringArrayVar(&o.poison, "poison", nil, "refuse whole (400) every call holding the customer or relation with this external `id`; repeat for more")
 	return exits(cmd, plainExits...)
 }
 
-func (a *app) sandbox(ctx context.Context, addr, token string) int {
-	if token == "" {
-		token = os.Getenv("ALGOREG_TOKEN")
+// check returns what is wrong with the options, in one line; "" if nothing.
+func (o *sandboxOptions) check() string {
+	var problems []string
+	for name, d := range map[string]time.Duration{"latency": o.faults.Latency, "retry-after": o.faults.RetryAfter, "fail-for": o.failFor} {
+		if d < 0 {
+			problems = append(problems, fmt.Sprintf("--%s must not be negative, got %v", name, d))
+		}
 	}
-	if token == "" {
+	for name, r := range map[string]float64{"rate-500": o.faults.Rate500, "rate-429": o.faults.Rate429} {
+		if !(r >= 0 && r <= 1) {
+			problems = append(problems, fmt.Sprintf("--%s must be between 0 and 1, got %g", name, r))
+		}
+	}
+	if sum := o.faults.Rate500 + o.faults.Rate429; sum > 1 {
+		problems = append(problems, fmt.Sprintf("--rate-500 and --rate-429 add up to more than 1 (%g)", sum))
+	}
+	for name, n := range map[string]int{"max-concurrent": o.faults.MaxConcurrent, "max-records": o.faults.MaxRecords} {
+		if n < 0 {
+			problems = append(problems, fmt.Sprintf("--%s must be 0 or more, got %d", name, n))
+		}
+	}
+	for _, id := range o.poison {
+		if strings.TrimSpace(id) == "" {
+			problems = append(problems, "--poison needs an external id")
+		}
+	}
+	slices.Sort(problems)
+	return strings.Join(problems, "; ")
+}
+
+func (a *app) sandbox(ctx context.Context, o sandboxOptions) int {
+	if o.token == "" {
+		o.token = os.Getenv("ALGOREG_TOKEN")
+	}
+	if o.token == "" {
 		return a.badArg("no token: pass --token or set ALGOREG_TOKEN")
 	}
-	ln, err := net.Listen("tcp", addr)
+	if problem := o.check(); problem != "" {
+		return a.badArg("%s", problem)
+	}
+	h := algoregtest.NewHandler(o.token)
+	h.SetFaults(o.faults)
+	for _, id := range o.poison {
+		h.Poison(id, "poisoned with --poison")
+	}
+	if o.log != "" {
+		f, err := os.Create(o.log)
+		if err != nil {
+			return a.fail(fmt.Errorf("sandbox: %w", err), exitFailed)
+		}
+		defer f.Close()
+		h.SetCallLog(f)
+	}
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return a.fail(fmt.Errorf("sandbox: %w", err), exitFailed)
 	}
-	srv := &http.Server{Handler: algoregtest.NewHandler(token), ReadHeaderTimeout: 10 * time.Second}
-	a.logger.Info("sandbox listening", "url", "http://"+ln.Addr().String(), "endpoint", load.SavePath)
+	if o.failFor > 0 {
+		h.FailFor(o.failFor, algoregtest.Fault{StatusCode: http.StatusInternalServerError})
+	}
+	mux := http.NewServeMux()
+	mux.Handle(algoregtest.InspectPrefix, h.Inspector())
+	mux.Handle("/", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	url := "http://" + ln.Addr().String()
+	a.logger.Info("sandbox listening", "url", url, "endpoint", load.SavePath,
+		"listings", url+algoregtest.InspectPrefix+"{customers,relations,calls}")
+	if f := o.faults; f != (algoregtest.Faults{}) || o.failFor > 0 || len(o.poison) > 0 {
+		a.logger.Info("sandbox faults", "latency", f.Latency, "rate_500", f.Rate500, "rate_429", f.Rate429,
+			"retry_after", f.RetryAfter, "max_concurrent", f.MaxConcurrent, "max_records", f.MaxRecords,
+			"fail_for", o.failFor, "poison", o.poison, "seed", f.Seed)
+	}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

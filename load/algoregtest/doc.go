@@ -92,7 +92,8 @@
 // concurrency tests. SetBeforeSave runs a hook on each decoded call, which
 // may block to make calls finish out of order. FailNext queues faults:
 // canned 5xx or 429 answers with Retry-After, dropped connections, and
-// answers lost after the call was stored. SetFaults makes the Handler
+// answers lost after the call was stored; FailFor serves a fault to every
+// call for a while, as an API that is down would. SetFaults makes the Handler
 // misbehave under load: added latency, random 500s and 429s (seeded), a cap
 // on calls in flight (429 above it) and on records per call (413 above it).
 // Poison makes every call holding a given record fail whole with 400, as a

@@ -3,6 +3,7 @@ package algoregtest
 import (
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Fault is a failure the Handler serves to a call instead of its normal
@@ -37,11 +38,25 @@ func (h *Handler) FailNext(n int, f Fault) {
 	}
 }
 
-// takeFault removes and returns the first queued fault, if any.
+// FailFor serves f to every call that arrives in the next d, as an API
+// that is down for a while (a deploy, a restart) would; a later FailFor
+// replaces it, and FailFor(0, f) ends it. Faults queued with FailNext come
+// first.
+func (h *Handler) FailFor(d time.Duration, f Fault) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.outage, h.outageUntil = f, time.Now().Add(d)
+}
+
+// takeFault removes and returns the first queued fault, if any, or else
+// the fault of an outage in progress.
 func (h *Handler) takeFault() (Fault, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.faults) == 0 {
+		if time.Now().Before(h.outageUntil) {
+			return h.outage, true
+		}
 		return Fault{}, false
 	}
 	f := h.faults[0]

@@ -25,16 +25,18 @@ const maxBody = 32 << 20
 type Handler struct {
 	token string
 
-	mu         sync.Mutex
-	customers  map[string]load.Customer
-	ids        map[string]int64 // customer_id of each stored customer
-	relations  map[string]load.Relation
-	lastID     int64
-	requests   int
-	received   int
-	riskScan   []bool
-	beforeSave func(*load.SaveRequest)
-	faults     []Fault
+	mu          sync.Mutex
+	customers   map[string]load.Customer
+	ids         map[string]int64 // customer_id of each stored customer
+	relations   map[string]load.Relation
+	lastID      int64
+	requests    int
+	received    int
+	riskScan    []bool
+	beforeSave  func(*load.SaveRequest)
+	faults      []Fault
+	outage      Fault // served to calls until outageUntil (FailFor)
+	outageUntil time.Time
 
 	// Set by SetFaults, Poison and SetFast.
 	cfg      Faults
@@ -47,6 +49,9 @@ type Handler struct {
 	admitted    int // calls inside ServeHTTP past the cap of cfg.MaxConcurrent
 	maxInFlight int
 	times       callTimes
+	calls       callRing  // for Calls
+	callLog     io.Writer // nil: no call log (SetCallLog)
+	logMu       sync.Mutex
 }
 
 // NewHandler returns a Handler with an empty store that accepts calls
@@ -71,11 +76,13 @@ func (h *Handler) Reset() {
 	h.riskScan = nil
 	h.beforeSave = nil
 	h.faults = nil
+	h.outage, h.outageUntil = Fault{}, time.Time{}
 	h.setFaultsLocked(Faults{})
 	h.poisoned = nil
 	h.fast = false
 	h.maxInFlight = h.inFlight // calls in progress still leave
 	h.times = callTimes{}
+	h.calls = callRing{}
 }
 
 // SetBeforeSave sets a hook called with each call that decoded, before it is
@@ -148,8 +155,28 @@ func (h *Handler) RiskScanFlags() []bool {
 // ServeHTTP answers one call as the package documentation describes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	arrived := h.enter()
-	defer h.leave(arrived) // also when an Abort fault panics
+	sw := &statusWriter{ResponseWriter: w}
+	body := &countingReader{ReadCloser: r.Body}
+	r.Body = body
+	c := Call{Time: arrived, Method: r.Method, Path: r.URL.Path}
+	defer func() { // also when an Abort fault panics
+		c.Status, c.Bytes = sw.status, body.n
+		c.Millis = float64(time.Since(arrived).Microseconds()) / 1000
+		switch c.Status {
+		case http.StatusOK:
+		case 0:
+			c.Error = "connection dropped without an answer"
+		default:
+			c.Error = errorMessage(sw.body.Bytes())
+		}
+		h.record(c)
+		h.leave(arrived)
+	}()
+	h.serve(sw, r, &c)
+}
 
+// serve answers one call, noting in c what it held.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, c *Call) {
 	switch {
 	case r.URL.Path != load.SavePath:
 		h.fail(w, r, http.StatusNotFound, "NOT_FOUND", "not_found", "no such endpoint: "+r.URL.Path)
@@ -193,12 +220,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	status, answer := h.save(r)
+	status, ans := h.save(r, c)
+	if a, ok := ans.(answer); ok {
+		for _, d := range a.Detail {
+			if len(d.Errors) > 0 {
+				c.Rejected++
+			} else if len(d.Warnings) > 0 {
+				c.Warnings++
+			}
+		}
+	}
 	if faulted {
 		h.serveFault(w, fault)
 		return
 	}
-	h.write(w, status, answer)
+	h.write(w, status, ans)
 }
 
 // bodies holds request buffers for reuse: what is decoded from a body is
@@ -206,8 +242,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // save reads, checks and applies one call, and returns the status and body
-// of its answer.
-func (h *Handler) save(r *http.Request) (int, any) {
+// of its answer; it notes in rec what the body held.
+func (h *Handler) save(r *http.Request, rec *Call) (int, any) {
 	buf := bodies.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= maxBody/4 { // do not pin a huge buffer
@@ -244,6 +280,8 @@ func (h *Handler) save(r *http.Request) (int, any) {
 	if err != nil {
 		return http.StatusBadRequest, errorBody("INVALID_INPUT", "invalid_body", err.Error())
 	}
+	rec.Customers, rec.Relations = len(c.req.Customers), len(c.req.Relations)
+	rec.DisableRiskScan, rec.VerifyInput = &c.req.DisableRiskScan, &c.req.VerifyInput
 	if n := len(c.req.Customers) + len(c.req.Relations); maxRecords > 0 && n > maxRecords {
 		return http.StatusRequestEntityTooLarge, errorBody("REQUEST_TOO_LARGE", "too_many_records",
 			fmt.Sprintf("the call holds %d customers and relations; at most %d are accepted", n, maxRecords))

@@ -12,11 +12,13 @@
 --   C-0013  birth_date in the future (2999-01-01)
 --   C-0021  kind 'trust': account_type is neither F nor N
 --   C-0034  nationality 'ZZ': shaped like a code, but not an assigned one
---   C-0038  nationality 'Germany': a name, not a code
+--   C-0038  nationality 'Yugoslavia': a former country that split, which
+--           no code stands for (a job's countries may map it)
 --   C-0045  residence_country 'U S': not a code
 -- Every other row is valid, awkward as it may be: names in many scripts, a
 -- decomposed (NFD) 'é', blanks around and inside names, lower-case and
--- padded country codes, XK (Kosovo), an empty middle name, NULLs.
+-- padded country codes, XK (Kosovo), a country by name, an empty middle
+-- name, NULLs.
 --
 -- Beyond the clients' own columns, several clients have aliases, a
 -- requested KYC level, review groups (two of whose names hold ';' and ','),
@@ -154,7 +156,7 @@ INSERT INTO clients (client_ref, kind, given_name, middle_names, family_name,
 ('C-0037', 'person', 'Łukasz', NULL, 'Żółkiewski', NULL, NULL, '1980-08-08', 'PL',
     NULL, NULL, NULL, 1, NULL,
     NULL, '2021-08-08 08:00:00+00', '2025-03-01 09:00:00.000001+00'),
--- INVALID: nationality 'Germany' (inserted below).
+-- INVALID: nationality 'Yugoslavia' (inserted below).
 ('C-0038', 'person', 'Karl', NULL, 'Schulze', NULL, NULL, '1955-05-15', 'DE',
     NULL, NULL, NULL, 1, NULL,
     NULL, '2009-05-15 09:00:00+00', '2025-01-02 08:00:00+00'),
@@ -234,8 +236,8 @@ SELECT c.id, n.country
     ('C-0034', 'ZZ'),       -- INVALID: not an assigned code
     ('C-0036', 'US'),
     ('C-0037', 'PL'),
-    ('C-0038', 'Germany'),  -- INVALID: a name, not a code
-    ('C-0039', 'CZ'),
+    ('C-0038', 'Yugoslavia'),  -- INVALID: a former country that split
+    ('C-0039', 'Czech Republic'),  -- a name, valid: sent as CZ
     ('C-0041', 'CA'),
     ('C-0042', 'MA'), ('C-0042', 'es'),  -- lower case, valid
     ('C-0043', 'ES'), ('C-0043', 'CO'),
