@@ -33,7 +33,7 @@ func streamsOf(job *configs.Job) []stream {
 		key:   "customers_query",
 		query: extract.Query{SQL: job.CustomersSQL, Location: job.CursorTimezone},
 		mapping: func(cols extract.Columns, zeros []any) (mapper, []*transform.FieldError, error) {
-			m, err := transform.NewCustomers(cols, transform.Options{AccountTypes: job.AccountTypes})
+			m, err := transform.NewCustomers(cols, transform.Options{AccountTypes: job.AccountTypes, Countries: job.Countries})
 			if err != nil {
 				return nil, nil, err
 			}

@@ -36,7 +36,7 @@ func (a *app) sandboxCmd() *cobra.Command {
 			"and every call it answered (size, status, disable_risk_scan, ...); --log writes the calls as JSON lines. " +
 			"The other flags make it misbehave as a loaded or failing API would.",
 		Example: "ALGOREG_TOKEN=secret algoreg-etl sandbox --addr 127.0.0.1:8080\n" +
-			"ALGOREG_TOKEN=secret algoreg-etl sandbox --addr 127.0.0.1:8080 --rate-500 0.1 --latency 50ms --log calls.jsonl",
+			"algoreg-etl sandbox --token secret --rate-500 0.1 --latency 50ms --poison C-0007 --log calls.jsonl",
 		Args: wantArgs(),
 		Run: func(cmd *cobra.Command, args []string) {
 			a.code = a.sandbox(cmd.Context(), o)
