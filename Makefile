@@ -45,3 +45,16 @@ report-check:
 ## table and writes BENCHMARKS.md. Not part of `make test`; takes up to 15 minutes on 2 cores.
 bench:
 	url=$$(bash .ci/postgres) && TEST_DATABASE_URL="$$url" BENCH_N="$(BENCH_N)" $(GO) run ./cmd/algoreg-bench -o BENCHMARKS.md
+
+.PHONY: sim
+
+SEEDS ?= 1000
+
+## sim: the convergence test (pipeline/sim_test.go) over SEEDS seeds (default 1000), from SEED0 (default a
+## random one), drawing from FEATURES (default the features that pass; "all" for every one). Prints a
+## summary; a failing seed is printed with its story and the command that replays it. Not part of
+## `make test`, which runs 24 seeds.
+sim:
+	url=$$(bash .ci/postgres) && $(GO) test -c -o bin/pipeline.test ./pipeline && cd pipeline && \
+		TEST_DATABASE_URL="$$url" ../bin/pipeline.test -test.count=1 -test.timeout=0 -test.parallel=4 \
+		-test.run='^TestConvergence$$' -seeds=$(SEEDS) -seed0=$(or $(SEED0),0) -features='$(FEATURES)'
