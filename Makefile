@@ -56,5 +56,5 @@ SEEDS ?= 1000
 ## `make test`, which runs 24 seeds.
 sim:
 	url=$$(bash .ci/postgres) && $(GO) test -c -o bin/pipeline.test ./pipeline && cd pipeline && \
-		TEST_DATABASE_URL="$$url" ../bin/pipeline.test -test.count=1 -test.timeout=0 -test.parallel=4 \
+		TEST_DATABASE_URL="$$url" ../bin/pipeline.test -test.count=1 -test.timeout=0 \
 		-test.run='^TestConvergence$$' -seeds=$(SEEDS) -seed0=$(or $(SEED0),0) -features='$(FEATURES)'
