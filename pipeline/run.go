@@ -351,6 +351,11 @@ func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
 	case runErr == nil:
 	case ctx.Err() != nil:
 		status = state.StatusInterrupted
+		// The cause of a context that signal.NotifyContext cancelled names
+		// the signal ("terminated signal received").
+		if cause := context.Cause(ctx); cause != context.Canceled {
+			runErr = fmt.Errorf("interrupted (%v): %w", cause, runErr)
+		}
 	default:
 		status = state.StatusFailed
 	}

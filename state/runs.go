@@ -273,8 +273,10 @@ func (s *Store) SetRunRiskScan(ctx context.Context, id int64, disable bool) erro
 }
 
 // AbandonRuns marks job's runs that are still running as interrupted, with
-// the error "process ended without closing the run", and returns how many
-// it marked. Only the holder of the job's lock can have a running run, so
+// the error "process ended without closing the run" or, for a run that
+// started before the state database's server last started, "lost the state
+// database: its server restarted at ..., during the run", and returns how
+// many it marked. Only the holder of the job's lock can have a running run, so
 // the holder calls this right after taking the lock, to close the runs of a
 // process that died.
 func (s *Store) AbandonRuns(ctx context.Context, job string) (int64, error) {
@@ -290,7 +292,11 @@ func (s *Store) AbandonRuns(ctx context.Context, job string) (int64, error) {
 }
 
 const abandonRuns = `UPDATE {s}.runs SET
-	status = 'interrupted', finished_at = now(), error = 'process ended without closing the run'
+	status = 'interrupted', finished_at = now(),
+	error = CASE WHEN started_at < pg_postmaster_start_time()
+		THEN 'lost the state database: its server restarted at '
+			|| to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC, during the run'
+		ELSE 'process ended without closing the run' END
 WHERE job = $1 AND status = 'running'`
 
 // Run returns the run with the given ID; the error wraps [sql.ErrNoRows]

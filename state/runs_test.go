@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,6 +237,23 @@ func TestAbandonRuns(t *testing.T) {
 	}
 	if n, err := s.AbandonRuns(ctx, "customers"); err != nil || n != 0 {
 		t.Errorf("second AbandonRuns: %d, %v; want 0", n, err)
+	}
+
+	// A run that started before the server's last start lost its
+	// connections to the state database then: its error says so.
+	lost := start("customers")
+	if _, err := s.DB().Exec(`UPDATE algoreg_etl.runs SET started_at = pg_postmaster_start_time() - interval '1 minute' WHERE id = $1`, lost); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AbandonRuns(ctx, "customers"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Run(ctx, lost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != state.StatusInterrupted || !strings.HasPrefix(r.Error, "lost the state database: its server restarted at ") {
+		t.Errorf("run %d, started before the server: %s, %q", lost, r.Status, r.Error)
 	}
 }
 

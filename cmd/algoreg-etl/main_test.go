@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/spf13/cobra"
 
+	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
 	"github.com/algoreg/algoreg-etl/sql/sqltest"
 	"github.com/algoreg/algoreg-etl/state"
@@ -378,5 +381,34 @@ func TestCompletion(t *testing.T) {
 	code, out, stderr := newShell(t, t.TempDir()).run(t, "source <(algoreg-etl completion bash) && complete -p algoreg-etl")
 	if code != 0 || !strings.Contains(out, "algoreg-etl") {
 		t.Errorf("bash completion: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// A run stopped by a signal says which, on its run row and on standard
+// error, and exits 4.
+func TestSignalNamedInTheInterruptedRun(t *testing.T) {
+	path, db, api := deployment(t)
+	if code, out, stderr := cli(t, "migrate", "--config", path); code != exitOK {
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, stderr)
+	}
+	cmd := exec.Command(filepath.Join(binDir(t), "algoreg-etl"), "run", "customers", "--config", path)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var once sync.Once
+	api.SetBeforeSave(func(*load.SaveRequest) {
+		once.Do(func() { cmd.Process.Signal(syscall.SIGTERM) })
+	})
+	if err := cmd.Run(); cmd.ProcessState == nil {
+		t.Fatal(err)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(stderr.String(), "interrupted (terminated signal received)") {
+		t.Errorf("exit %d, want %d and the signal named\n%s%s", code, exitInterrupted, stdout.String(), stderr.String())
+	}
+	var status, msg string
+	if err := db.QueryRow(`SELECT status, error FROM algoreg_etl.runs ORDER BY id DESC LIMIT 1`).Scan(&status, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if status != "interrupted" || !strings.HasPrefix(msg, "interrupted (terminated signal received)") {
+		t.Errorf("the run row: %s, %q", status, msg)
 	}
 }
