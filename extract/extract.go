@@ -41,6 +41,12 @@ type Query struct {
 	// TimeZone, so that a session setting cannot shift a window. A
 	// timestamptz column needs no Location. Nil means UTC.
 	Location *time.Location
+	// ByKey is set for a query with no change order: it selects
+	// cursor_key (unique) but no cursor_updated_at, and is read whole, in
+	// cursor_key order, by [ReadAll] (a job with incremental: diff). Read,
+	// Count and ReadNullCursor refuse such a query, and its rows' Pos has
+	// only a Key.
+	ByKey bool
 }
 
 // Window is the part of a source read by one run: the rows after After, up
@@ -56,15 +62,16 @@ type Options struct {
 }
 
 // Describe returns the columns of q's rows, without running it over any row,
-// and checks that q selects both cursor columns with usable types. A job can
-// so be checked before anything is read.
+// and checks that q selects both cursor columns with usable types (only
+// cursor_key, and no cursor_updated_at, when q.ByKey). A job can so be
+// checked before anything is read.
 func Describe(ctx context.Context, db *sqlx.DB, q Query) (Columns, error) {
 	rows, err := db.QueryContext(ctx, "SELECT * FROM ("+body(q.SQL)+"\n) AS src LIMIT 0")
 	if err != nil {
 		return nil, fmt.Errorf("extract: query: %w", err)
 	}
 	defer rows.Close()
-	s, err := newScanner(rows, q.Location)
+	s, err := newScanner(rows, q)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +92,9 @@ func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn 
 	if opts.PageSize < 1 {
 		return errors.New("extract: page size must be at least 1")
 	}
+	if q.ByKey {
+		return errByKey
+	}
 	loc := q.location()
 	// Times are passed in loc: a timestamptz column reads the offset, a
 	// timestamp column ignores it and sees the wall clock in loc.
@@ -97,7 +107,7 @@ func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn 
 		if err != nil {
 			return fmt.Errorf("extract: query page after %v: %w", after, err)
 		}
-		n, last, err := readPage(rows, loc, fn)
+		n, last, err := readPage(rows, q, fn)
 		if err != nil {
 			return err
 		}
@@ -108,9 +118,79 @@ func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn 
 	}
 }
 
+// errByKey is the error of a function that reads windows, or rows with a
+// NULL cursor_updated_at, given a query read by key.
+var errByKey = errors.New("extract: the query has no cursor_updated_at (Query.ByKey): it has no windows; read it with ReadAll")
+
+// ReadAll streams every row of q in cursor_key order, calling fn for each:
+// the whole query, whatever the rows' cursor_updated_at, for a query read by
+// key (Query.ByKey). Like Read, it pages by keyset (opts.PageSize rows per
+// query, each after the last key of the one before, never OFFSET), so
+// memory stays bounded by a page, and an index on the key column serves
+// it:
+//
+//	SELECT * FROM (<query>) AS src WHERE src.cursor_key > $2 ORDER BY src.cursor_key LIMIT $1
+//
+// Keys are compared in the column's own type and collation. Given a query
+// with a cursor_updated_at, ReadAll returns its rows with a NULL one too,
+// with NullCursor set.
+func ReadAll(ctx context.Context, db *sqlx.DB, q Query, opts Options, fn func(Row) error) error {
+	if opts.PageSize < 1 {
+		return errors.New("extract: page size must be at least 1")
+	}
+	first, next := q.allSQL(false), q.allSQL(true)
+	after := ""
+	for page := 0; ; page++ {
+		var rows *sql.Rows
+		var err error
+		if page == 0 {
+			rows, err = db.QueryContext(ctx, first, opts.PageSize)
+		} else {
+			rows, err = db.QueryContext(ctx, next, opts.PageSize, after)
+		}
+		if err != nil {
+			return fmt.Errorf("extract: query the page after key %q: %w", after, err)
+		}
+		n, last, err := readPage(rows, q, fn)
+		if err != nil {
+			return err
+		}
+		if n < opts.PageSize {
+			return nil
+		}
+		after = last.Key
+	}
+}
+
+// CountAll returns the number of rows that [ReadAll] reads.
+func CountAll(ctx context.Context, db *sqlx.DB, q Query) (int64, error) {
+	var n int64
+	if err := db.GetContext(ctx, &n, "SELECT count(*) FROM ("+body(q.SQL)+"\n) AS src"); err != nil {
+		return 0, fmt.Errorf("extract: count the rows: %w", err)
+	}
+	return n, nil
+}
+
+// allSQL returns the query that reads one page of ReadAll: $1 is the page
+// size, and $2, when after, the key of the last row of the page before.
+func (q Query) allSQL(after bool) string {
+	var b strings.Builder
+	b.WriteString("SELECT * FROM (")
+	b.WriteString(body(q.SQL))
+	b.WriteString("\n) AS src")
+	if after {
+		b.WriteString(" WHERE src." + CursorKey + " > $2")
+	}
+	b.WriteString(" ORDER BY src." + CursorKey + " LIMIT $1")
+	return b.String()
+}
+
 // Count returns the number of rows in window w. It reads the same index as
 // Read, without fetching the rows.
 func Count(ctx context.Context, db *sqlx.DB, q Query, w Window) (int64, error) {
+	if q.ByKey {
+		return 0, errByKey
+	}
 	loc := q.location()
 	text := "SELECT count(*) FROM (" + body(q.SQL) + "\n) AS src WHERE src." + CursorUpdatedAt + " <= $1"
 	args := []any{w.Until.In(loc)}
@@ -141,6 +221,9 @@ func ReadNullCursor(ctx context.Context, db *sqlx.DB, q Query, opts Options, fn 
 	if opts.PageSize < 1 {
 		return errors.New("extract: page size must be at least 1")
 	}
+	if q.ByKey {
+		return errByKey
+	}
 	first, next := q.nullCursorSQL(false), q.nullCursorSQL(true)
 	after := ""
 	for {
@@ -154,7 +237,7 @@ func ReadNullCursor(ctx context.Context, db *sqlx.DB, q Query, opts Options, fn 
 		if err != nil {
 			return fmt.Errorf("extract: query rows with a NULL %s after key %q: %w", CursorUpdatedAt, after, err)
 		}
-		n, last, err := readPage(rows, q.location(), fn)
+		n, last, err := readPage(rows, q, fn)
 		if err != nil {
 			return err
 		}
@@ -167,6 +250,9 @@ func ReadNullCursor(ctx context.Context, db *sqlx.DB, q Query, opts Options, fn 
 
 // CountNullCursor returns the number of rows that [ReadNullCursor] reads.
 func CountNullCursor(ctx context.Context, db *sqlx.DB, q Query) (int64, error) {
+	if q.ByKey {
+		return 0, errByKey
+	}
 	var n int64
 	text := "SELECT count(*) FROM (" + body(q.SQL) + "\n) AS src WHERE src." + CursorUpdatedAt + " IS NULL"
 	if err := db.GetContext(ctx, &n, text); err != nil {
@@ -192,7 +278,8 @@ func (q Query) nullCursorSQL(after bool) string {
 }
 
 // ReadKeys reads the rows whose cursor_key is one of keys, in
-// (cursor_updated_at, cursor_key) order, calling fn for each. Keys that
+// (cursor_updated_at, cursor_key) order (cursor_key order when q.ByKey),
+// calling fn for each. Keys that
 // match no row are not reported; the caller compares. It serves the retry
 // of rows whose earlier sending failed, whatever their updated_at; rows
 // whose cursor_updated_at is NULL come last, with NullCursor set.
@@ -200,13 +287,16 @@ func ReadKeys(ctx context.Context, db *sqlx.DB, q Query, keys []string, fn func(
 	if len(keys) == 0 {
 		return nil
 	}
-	text := "SELECT * FROM (" + body(q.SQL) + "\n) AS src WHERE src." + CursorKey + " = ANY($1)" +
-		" ORDER BY src." + CursorUpdatedAt + ", src." + CursorKey
+	order := " ORDER BY src." + CursorUpdatedAt + ", src." + CursorKey
+	if q.ByKey {
+		order = " ORDER BY src." + CursorKey
+	}
+	text := "SELECT * FROM (" + body(q.SQL) + "\n) AS src WHERE src." + CursorKey + " = ANY($1)" + order
 	rows, err := db.QueryContext(ctx, text, pq.StringArray(keys))
 	if err != nil {
 		return fmt.Errorf("extract: read %d rows by key: %w", len(keys), err)
 	}
-	_, _, err = readPage(rows, q.location(), fn)
+	_, _, err = readPage(rows, q, fn)
 	return err
 }
 
@@ -217,9 +307,9 @@ func (q Query) location() *time.Location {
 	return q.Location
 }
 
-func readPage(rows *sql.Rows, loc *time.Location, fn func(Row) error) (int, Position, error) {
+func readPage(rows *sql.Rows, q Query, fn func(Row) error) (int, Position, error) {
 	defer rows.Close()
-	s, err := newScanner(rows, loc)
+	s, err := newScanner(rows, q)
 	if err != nil {
 		return 0, Position{}, err
 	}
@@ -318,15 +408,12 @@ const (
 	kJSON
 )
 
-func newScanner(rows *sql.Rows, loc *time.Location) (*scanner, error) {
+func newScanner(rows *sql.Rows, q Query) (*scanner, error) {
 	types, err := rows.ColumnTypes()
 	if err != nil {
 		return nil, fmt.Errorf("extract: column types: %w", err)
 	}
-	if loc == nil {
-		loc = time.UTC
-	}
-	s := &scanner{updated: -1, key: -1, loc: loc}
+	s := &scanner{updated: -1, key: -1, loc: q.location()}
 	seen := make(map[string]bool, len(types))
 	for i, t := range types {
 		name := t.Name()
@@ -338,6 +425,9 @@ func newScanner(rows *sql.Rows, loc *time.Location) (*scanner, error) {
 		s.kinds = append(s.kinds, k)
 		switch name {
 		case CursorUpdatedAt:
+			if q.ByKey {
+				return nil, fmt.Errorf("extract: the query selects %s, but it is read whole by %s alone, with no change order: remove the column", CursorUpdatedAt, CursorKey)
+			}
 			switch t.DatabaseTypeName() {
 			case "TIMESTAMP":
 				s.naive = true
@@ -353,7 +443,10 @@ func newScanner(rows *sql.Rows, loc *time.Location) (*scanner, error) {
 			s.colIndex = append(s.colIndex, i)
 		}
 	}
-	if s.updated < 0 || s.key < 0 {
+	switch {
+	case q.ByKey && s.key < 0:
+		return nil, fmt.Errorf("extract: the query must select the column %s, a unique key of its rows", CursorKey)
+	case !q.ByKey && (s.updated < 0 || s.key < 0):
 		return nil, fmt.Errorf("extract: the query must select the columns %s and %s", CursorUpdatedAt, CursorKey)
 	}
 	s.dest = make([]any, len(types))
@@ -402,10 +495,16 @@ func (s *scanner) scan(rows *sql.Rows) (Row, error) {
 	if err := rows.Scan(s.dest...); err != nil {
 		return Row{}, fmt.Errorf("extract: scan row: %w", err)
 	}
-	ts := s.dest[s.updated].(*sql.NullTime)
 	key := s.dest[s.key].(*sql.NullString)
+	ts := &sql.NullTime{Valid: true} // a query read by key has no cursor_updated_at
+	if s.updated >= 0 {
+		ts = s.dest[s.updated].(*sql.NullTime)
+	}
 	if !key.Valid {
 		// Without a key a row can be neither paged past nor named.
+		if s.updated < 0 {
+			return Row{}, fmt.Errorf("extract: a row has a NULL %s", CursorKey)
+		}
 		return Row{}, fmt.Errorf("extract: a row has a NULL %s (%s %v)", CursorKey, CursorUpdatedAt, ts.Time)
 	}
 	at := ts.Time
@@ -504,7 +603,7 @@ func DescribeColumns(ctx context.Context, db *sqlx.DB, q Query) ([]Column, error
 		return nil, fmt.Errorf("extract: query: %w", err)
 	}
 	defer rows.Close()
-	s, err := newScanner(rows, q.Location)
+	s, err := newScanner(rows, q)
 	if err != nil {
 		return nil, err
 	}
@@ -541,10 +640,24 @@ func zero(k kind) any {
 // Explain returns PostgreSQL's plan, as EXPLAIN (VERBOSE, FORMAT JSON)
 // gives it, of the query that Read runs for the first page of window w,
 // with the same parameters: whether that page reads an index on the cursor
-// columns or the whole table can be seen without reading a row.
+// columns or the whole table can be seen without reading a row. For a
+// query read by key (Query.ByKey) it is the plan of ReadAll's second page,
+// the one every later page repeats, after the key w.After.Key (the first
+// page when it is empty); w's times are ignored.
 func Explain(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options) ([]byte, error) {
 	if opts.PageSize < 1 {
 		return nil, errors.New("extract: page size must be at least 1")
+	}
+	if q.ByKey {
+		var plan []byte
+		args := []any{opts.PageSize}
+		if w.After.Key != "" {
+			args = append(args, w.After.Key)
+		}
+		if err := db.QueryRowContext(ctx, "EXPLAIN (VERBOSE, FORMAT JSON) "+q.allSQL(len(args) > 1), args...).Scan(&plan); err != nil {
+			return nil, fmt.Errorf("extract: explain the page query after key %q: %w", w.After.Key, err)
+		}
+		return plan, nil
 	}
 	loc := q.location()
 	from, args := pageArgs(w.After, w.Until.In(loc), opts.PageSize, loc)

@@ -367,3 +367,119 @@ func TestNullCursorQueryUsesIndex(t *testing.T) {
 		}
 	}
 }
+
+// byKeyQuery is the example query without its cursor_updated_at: a query
+// with no change order, read whole by key.
+func byKeyQuery(t *testing.T) Query {
+	t.Helper()
+	q := exampleQuery(t)
+	const line = "c.updated_at        AS cursor_updated_at,"
+	if !strings.Contains(q.SQL, line) {
+		t.Fatalf("the example query no longer holds %q", line)
+	}
+	return Query{SQL: strings.Replace(q.SQL, line, "", 1), ByKey: true}
+}
+
+// A query read by key is read whole, in key order (compared in the key's
+// own type: 10 after 9), each row once whatever the page size, and its
+// rows have no time; CountAll counts them.
+func TestReadAll(t *testing.T) {
+	db := sqltest.NewDB(t)
+	mustExec(t, db.DB, `INSERT INTO clients (id, client_ref, kind, family_name, updated_at)
+		SELECT g, 'C-' || g, 'person', 'Doe', timestamptz '2025-01-01' FROM generate_series(1, 11) g`)
+	q := byKeyQuery(t)
+	ctx := context.Background()
+	var want []string
+	for i := 1; i <= 11; i++ {
+		want = append(want, fmt.Sprint(i))
+	}
+	for _, pageSize := range []int{1, 2, 5, 11, 100} {
+		var keys []string
+		err := ReadAll(ctx, db.DB, q, Options{PageSize: pageSize}, func(r Row) error {
+			if !r.Pos.UpdatedAt.IsZero() || r.NullCursor {
+				t.Errorf("row %s: position %v, NullCursor %v", r.Pos.Key, r.Pos, r.NullCursor)
+			}
+			if v, _ := r.Get("external_id"); v != "C-"+r.Pos.Key {
+				t.Errorf("row %s: external_id %v", r.Pos.Key, v)
+			}
+			keys = append(keys, r.Pos.Key)
+			return nil
+		})
+		if err != nil || !reflect.DeepEqual(keys, want) {
+			t.Errorf("page size %d: ReadAll = %v, %v; want %v", pageSize, keys, err, want)
+		}
+	}
+	if n, err := CountAll(ctx, db.DB, q); n != 11 || err != nil {
+		t.Errorf("CountAll = %d, %v; want 11", n, err)
+	}
+	var keys []string
+	err := ReadKeys(ctx, db.DB, q, []string{"10", "3", "99"}, func(r Row) error {
+		keys = append(keys, r.Pos.Key)
+		return nil
+	})
+	if err != nil || !reflect.DeepEqual(keys, []string{"3", "10"}) {
+		t.Errorf("ReadKeys = %v, %v; want keys 3 and 10 in order", keys, err)
+	}
+	// Windows and NULL cursors mean nothing for it.
+	if err := Read(ctx, db.DB, q, Window{Until: time.Now()}, Options{PageSize: 5}, func(Row) error { return nil }); err == nil {
+		t.Error("Read of a query read by key: no error")
+	}
+	if _, err := CountNullCursor(ctx, db.DB, q); err == nil {
+		t.Error("CountNullCursor of a query read by key: no error")
+	}
+}
+
+// A query read by key must select cursor_key and must not select
+// cursor_updated_at, which it would never read.
+func TestDescribeByKey(t *testing.T) {
+	db := sqltest.NewDB(t)
+	ctx := context.Background()
+	cols, err := Describe(ctx, db.DB, byKeyQuery(t))
+	if err != nil || cols[0] != "external_id" {
+		t.Fatalf("Describe = %v, %v", cols, err)
+	}
+	for _, tc := range []struct{ sql, want string }{
+		{`SELECT client_ref AS external_id FROM clients`, "must select the column cursor_key"},
+		{`SELECT updated_at AS cursor_updated_at, id AS cursor_key, client_ref AS external_id FROM clients`, "selects cursor_updated_at, but it is read whole by cursor_key alone"},
+	} {
+		_, err := Describe(ctx, db.DB, Query{SQL: tc.sql, ByKey: true})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Describe(%q) = %v, want an error containing %q", tc.sql, err, tc.want)
+		}
+	}
+	err = ReadAll(ctx, db.DB, Query{SQL: `SELECT NULL::bigint AS cursor_key, 'x' AS external_id`, ByKey: true}, Options{PageSize: 5}, func(Row) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "NULL cursor_key") {
+		t.Errorf("ReadAll of a row without a key: %v", err)
+	}
+}
+
+// Each page of a query read by key reads the table's primary key in
+// order, under the LIMIT: no sort, no scan of the whole table.
+func TestReadAllUsesIndex(t *testing.T) {
+	db := sqltest.NewDB(t)
+	mustExec(t, db.DB, `INSERT INTO clients (client_ref, kind, family_name) SELECT 'C-' || g, 'person', 'Doe' FROM generate_series(1, 20000) g`)
+	mustExec(t, db.DB, `ANALYZE clients`)
+	q := byKeyQuery(t)
+	for _, after := range []string{"", "14000"} {
+		raw, err := Explain(context.Background(), db.DB, q, Window{After: Position{Key: after}}, Options{PageSize: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []struct {
+			Plan struct {
+				Type  string `json:"Node Type"`
+				Plans []struct {
+					Type  string `json:"Node Type"`
+					Index string `json:"Index Name"`
+				} `json:"Plans"`
+			} `json:"Plan"`
+		}
+		if err := json.Unmarshal(raw, &plan); err != nil {
+			t.Fatal(err)
+		}
+		top := plan[0].Plan
+		if top.Type != "Limit" || len(top.Plans) != 1 || top.Plans[0].Type != "Index Scan" || top.Plans[0].Index != "clients_pkey" {
+			t.Errorf("after %q: the page does not read clients_pkey in order:\n%s", after, raw)
+		}
+	}
+}

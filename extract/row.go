@@ -33,7 +33,8 @@ type Row struct {
 	Values []any
 	// NullCursor is true for a row whose cursor_updated_at is NULL: it has
 	// no place in the change order, so no Window holds it, and Pos holds
-	// only its Key. Only [ReadNullCursor] and [ReadKeys] return such rows.
+	// only its Key. Only [ReadNullCursor], [ReadKeys] and [ReadAll] return
+	// such rows.
 	NullCursor bool
 }
 
