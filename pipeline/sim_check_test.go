@@ -159,12 +159,12 @@ func (s *sim) checkSource(ctx context.Context, errs []simError) {
 			}
 			continue
 		}
-		if !ok {
-			t.Errorf("customer %s (row %d) is not in the API", ref, c.id)
-		} else if d := compareCustomer(w, c, got); len(d) > 0 {
-			t.Errorf("customer %s (row %d) differs in the API: %v", ref, c.id, d)
-		}
-		if len(o) != 0 {
+		switch d := compareCustomer(w, c, got); {
+		case !ok:
+			t.Errorf("customer %s (row %d) is not in the API; %d open errors:%s", ref, c.id, len(o), describeErrors(o))
+		case len(d) > 0:
+			t.Errorf("customer %s (row %d) differs in the API: %v; %d open errors:%s", ref, c.id, d, len(o), describeErrors(o))
+		case len(o) != 0:
 			t.Errorf("customer %s (row %d) is in the API as in the source, with %d open errors:%s", ref, c.id, len(o), describeErrors(o))
 		}
 	}
@@ -191,12 +191,11 @@ func (s *sim) checkSource(ctx context.Context, errs []simError) {
 				RelationType: simRelationTypes[l.kind], Disabled: &l.ended}
 			switch {
 			case !ok:
-				t.Errorf("relation %s is not in the API", l.ref())
+				t.Errorf("relation %s is not in the API; %d open errors:%s", l.ref(), len(o), describeErrors(o))
 			case got.ParentCustomerExternalID != want.ParentCustomerExternalID || got.ChildCustomerExternalID != want.ChildCustomerExternalID ||
 				got.RelationType != want.RelationType || got.Disabled == nil || *got.Disabled != l.ended:
-				t.Errorf("relation %s in the API: %s; want %s", l.ref(), jsonText(got), jsonText(want))
-			}
-			if len(o) != 0 {
+				t.Errorf("relation %s in the API: %s; want %s; %d open errors:%s", l.ref(), jsonText(got), jsonText(want), len(o), describeErrors(o))
+			case len(o) != 0:
 				t.Errorf("relation %s is in the API as in the source, with %d open errors:%s", l.ref(), len(o), describeErrors(o))
 			}
 		}
@@ -405,11 +404,14 @@ func (s *sim) checkRuns(ctx context.Context, errs []simError) {
 				histAccepted[h.ExternalID]++
 			case state.OutcomeUpdated:
 				histAccepted[h.ExternalID]++
+			case state.OutcomeDisabled:
+				hDisabled++
+				histAccepted[h.ExternalID]++
+				if !gone[h.ExternalID] {
+					t.Errorf("%s: record_history has %s disabled, which the source held", name, h.ExternalID)
+				}
 			case state.OutcomeError:
 				hErrors++
-			}
-			if gone[h.ExternalID] && h.Outcome != state.OutcomeError {
-				hDisabled++
 			}
 		}
 		for id, n := range histAccepted {
@@ -429,7 +431,7 @@ func (s *sim) checkRuns(ctx context.Context, errs []simError) {
 				name, c.Sent, c.Added, c.Rejected, hSent, hAdded, hDisabled, hErrors)
 		}
 		if hDisabled != c.Disabled {
-			t.Errorf("%s: disabled %d; record_history has %d records the source had deleted", name, c.Disabled, hDisabled)
+			t.Errorf("%s: disabled %d; record_history has %d records disabled", name, c.Disabled, hDisabled)
 		}
 		if disabled != c.Disabled && (r.Status == state.StatusSucceeded || r.Status == state.StatusPartial) {
 			t.Errorf("%s: disabled %d; the API accepted %d records the source had deleted", name, c.Disabled, disabled)

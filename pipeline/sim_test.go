@@ -220,7 +220,7 @@ var simFeatureNames = []string{featDeletes, featTies, featLate, featNoBump, feat
 
 // simPassing are the features the pipeline handles today: the ones a seed
 // draws from by default.
-var simPassing = []string{featTies, featLate, featNoBump, featHierarchy, featRelations, featRetry, featReconcile,
+var simPassing = []string{featTies, featLate, featNoBump, featRelations, featRetry, featReconcile,
 	featFaults, featLost, featTimeouts, featPoison, featCancel}
 
 // simFeatures is a set of features.
