@@ -61,14 +61,14 @@ type watcher struct {
 	counted     chan struct{}
 }
 
-// watch starts reporting the run's progress. When Options.Progress is set,
-// it counts the rows of the run's windows meanwhile.
-func (r *run) watch(ctx context.Context) *watcher {
+// watch starts reporting the run's progress. When Options.Progress is set
+// and the run's windows are known (opened), it counts their rows meanwhile.
+func (r *run) watch(ctx context.Context, opened bool) *watcher {
 	w := &watcher{r: r, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{}), counted: make(chan struct{})}
 	w.total.Store(-1)
 	cctx, cancel := context.WithCancel(ctx)
 	w.cancelCount = cancel
-	if r.opts.Progress != nil && r.opts.Kind != state.KindRetry {
+	if r.opts.Progress != nil && r.opts.Kind != state.KindRetry && opened {
 		go func() {
 			defer close(w.counted)
 			n, err := r.countWindows(cctx)

@@ -84,9 +84,11 @@ type Result struct {
 // records what happened. When another process runs the job, Run returns at
 // once with an error wrapping state.ErrLocked.
 //
-// An error that ends the run early is recorded on the run row and returned
-// together with the Result; the watermark then stays at the last row before
-// which everything was settled. When ctx is cancelled (a signal), Run stops
+// The run row is written right after the lock is taken, before anything
+// else can fail: an error that ends the run, even before it reads a row, is
+// recorded on the run row (status failed) and returned together with the
+// Result; the watermark then stays at the last row before which everything
+// was settled. Only the lock and the run row itself fail without a Result. When ctx is cancelled (a signal), Run stops
 // reading, lets the calls in flight finish for up to the job's
 // drain_timeout, checkpoints, and ends with status interrupted.
 func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result, error) {
@@ -109,7 +111,10 @@ func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
-	if err := r.open(ctx); err != nil {
+	// The run row comes first: whatever fails after it (the source, a
+	// query, a table that is missing) ends the run as failed, with its
+	// error, where reports, metrics and alerts see it.
+	if err := r.start(ctx); err != nil {
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
 	}
 
@@ -120,8 +125,12 @@ func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(job.DrainTimeout, cancelDrain) })
 	defer stop()
 
-	w := r.watch(ctx)
-	res, err := r.close(ctx, r.do(ctx, drain))
+	err = r.open(ctx)
+	w := r.watch(ctx, err == nil)
+	if err == nil {
+		err = r.do(ctx, drain)
+	}
+	res, err := r.close(ctx, err)
 	w.finish(res)
 	return res, err
 }
@@ -162,7 +171,30 @@ func (r *run) persists() bool {
 // calls reports whether the run calls the API with the records it reads.
 func (r *run) calls() bool { return r.opts.Kind != state.KindOffline && !r.opts.DryRun }
 
-// open chooses the window, the risk-scan flag and opens the run row.
+// start opens the run row, before anything else can fail.
+func (r *run) start(ctx context.Context) error {
+	var err error
+	if r.id, err = r.env.State.StartRun(ctx, state.Run{Job: r.job.Name, Kind: r.opts.Kind, DryRun: !r.persists()}); err != nil {
+		return err
+	}
+	if r.opts.Started != nil {
+		r.opts.Started(r.id)
+	}
+	r.logger = r.logger.With("job", r.job.Name, "run_id", r.id)
+	r.sender = load.NewSender(r.env.API, load.SenderOptions{
+		MaxAttempts:  r.job.MaxAttempts,
+		MaxRetryTime: r.job.MaxRetryTime,
+		RateLimit:    r.job.RateLimit,
+		Concurrency:  r.job.Concurrency, // the calls in flight; ignored when adaptive
+		Adaptive:     r.adaptive(),
+		Logger:       r.logger,
+		Observe:      r.env.Metrics.observer(r.job.Name),
+	})
+	return nil
+}
+
+// open chooses the run's window and records it on the run row. The risk
+// scan is decided later, by do (decideRiskScan).
 func (r *run) open(ctx context.Context) error {
 	// Windows close at the source's clock minus the safety lag, so that rows
 	// of transactions still open now are read by a later run.
@@ -182,8 +214,7 @@ func (r *run) open(ctx context.Context) error {
 	r.window, r.stored = w, stored
 	r.mark = stored
 
-	// The risk scan is decided once the run row exists (decideRiskScan).
-	row := state.Run{Job: r.job.Name, Kind: r.opts.Kind, WindowTo: &r.until, DryRun: !r.persists()}
+	row := state.Run{WindowTo: &r.until}
 	if !w.After.IsZero() {
 		row.WindowFrom, row.WindowFromKey = &w.After.UpdatedAt, w.After.Key
 	}
@@ -193,22 +224,9 @@ func (r *run) open(ctx context.Context) error {
 			row.ResumeOf = r.resume.ID
 		}
 	}
-	if r.id, err = r.env.State.StartRun(ctx, row); err != nil {
+	if err := r.env.State.SetRunWindow(ctx, r.id, row); err != nil {
 		return err
 	}
-	if r.opts.Started != nil {
-		r.opts.Started(r.id)
-	}
-	r.logger = r.logger.With("job", r.job.Name, "run_id", r.id)
-	r.sender = load.NewSender(r.env.API, load.SenderOptions{
-		MaxAttempts:  r.job.MaxAttempts,
-		MaxRetryTime: r.job.MaxRetryTime,
-		RateLimit:    r.job.RateLimit,
-		Concurrency:  r.job.Concurrency, // the calls in flight; ignored when adaptive
-		Adaptive:     r.adaptive(),
-		Logger:       r.logger,
-		Observe:      r.env.Metrics.observer(r.job.Name),
-	})
 	r.logger.Info("run started", "kind", r.opts.Kind, "after", w.After, "until", r.until)
 	return nil
 }

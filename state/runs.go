@@ -160,6 +160,26 @@ const startRun = `INSERT INTO {s}.runs (job, kind, status, window_from, window_f
 VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING id`
 
+// SetRunWindow records what a running run reads, once it has chosen it: r's
+// window fields, backfill range and ResumeOf. A run is started first, so
+// that a run that fails while choosing its window is recorded too. The
+// error wraps [ErrRunClosed] when the run is no longer running.
+func (s *Store) SetRunWindow(ctx context.Context, id int64, r Run) error {
+	var resumeOf sql.NullInt64
+	if r.ResumeOf != 0 {
+		resumeOf = sql.NullInt64{Int64: r.ResumeOf, Valid: true}
+	}
+	res, err := s.db.ExecContext(ctx, s.q.setRunWindow, id, r.WindowFrom, r.WindowFromKey, r.WindowTo, r.BackfillFrom, r.BackfillUntil, resumeOf)
+	if err := s.updatedRun(ctx, id, res, err); err != nil {
+		return fmt.Errorf("state: set the window of run %d: %w", id, err)
+	}
+	return nil
+}
+
+const setRunWindow = `UPDATE {s}.runs SET window_from = $2, window_from_key = NULLIF($3, ''), window_to = $4,
+	backfill_from = $5, backfill_until = $6, resume_of = $7
+WHERE id = $1 AND status = 'running'`
+
 // A Checkpoint is the progress of a running run: its counts so far and,
 // when it has moved, the watermark of one of its streams.
 type Checkpoint struct {

@@ -82,8 +82,8 @@ type queries struct {
 
 	watermark, upsertWatermark string
 
-	startRun, checkpointRun, finishRun, setRiskScan, runStatus, run, runs, runsOfJob, abandonRuns string
-	setRunProgress, lastInterruptedBackfill                                                       string
+	startRun, setRunWindow, checkpointRun, finishRun, setRiskScan, runStatus, run, runs, runsOfJob, abandonRuns string
+	setRunProgress, lastInterruptedBackfill                                                                     string
 
 	insertRecordErrors, recordErrorsOfRun string
 	openErrors, stuckErrors               string
@@ -110,6 +110,7 @@ func newQueries(schema string) queries {
 		upsertWatermark: s(upsertWatermark),
 
 		startRun:      s(startRun),
+		setRunWindow:  s(setRunWindow),
 		checkpointRun: s(checkpointRun),
 		finishRun:     s(finishRun),
 		setRiskScan:   s(`UPDATE {s}.runs SET disable_risk_scan = $2 WHERE id = $1`),

@@ -412,3 +412,31 @@ func TestSignalNamedInTheInterruptedRun(t *testing.T) {
 		t.Errorf("the run row: %s, %q", status, msg)
 	}
 }
+
+// A job whose query names a table that is missing fails as a run: the run
+// row holds the failure and its error, and the command exits 1.
+func TestRunThatCannotStartIsRecorded(t *testing.T) {
+	path, db, _ := deployment(t)
+	if code, out, stderr := cli(t, "migrate", "--config", path); code != exitOK {
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, err := db.Exec(`ALTER TABLE clients RENAME TO clients_gone`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := cli(t, "run", "--config", path, "customers")
+	if code != exitFailed || !strings.Contains(stderr, `"clients" does not exist`) || !strings.Contains(out, "failed") {
+		t.Fatalf("run over a missing table: exit %d\n%s%s", code, out, stderr)
+	}
+	st, err := state.Open(context.Background(), db.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(context.Background(), "customers", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Status != state.StatusFailed || !strings.Contains(runs[0].Error, `"clients" does not exist`) {
+		t.Errorf("runs: %+v, want one failed run with the error", runs)
+	}
+}
