@@ -31,6 +31,7 @@ type APIError struct {
 	RetryAfter time.Duration // from the Retry-After header; 0 if absent or past
 
 	snippet string // the start of the body when it holds no items
+	op      string // what was called, for Error: "algoreg save" when empty
 }
 
 // newAPIError builds the error for an answer of status with the given body
@@ -49,25 +50,31 @@ func newAPIError(status int, retryAfter string, body []byte, now time.Time) *API
 	return e
 }
 
-// redact replaces every occurrence of token in the error's text, in case a
-// proxy echoes the request's headers in its answer.
-func (e *APIError) redact(token string) {
-	if token == "" {
-		return
-	}
+// redact replaces every occurrence of each secret in the error's text, in
+// case a proxy echoes the request's headers or body in its answer.
+func (e *APIError) redact(secrets ...string) {
 	const mask = "[REDACTED]"
-	for i := range e.Items {
-		e.Items[i].Code = strings.ReplaceAll(e.Items[i].Code, token, mask)
-		e.Items[i].Message = strings.ReplaceAll(e.Items[i].Message, token, mask)
+	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
+		for i := range e.Items {
+			e.Items[i].Code = strings.ReplaceAll(e.Items[i].Code, secret, mask)
+			e.Items[i].Message = strings.ReplaceAll(e.Items[i].Message, secret, mask)
+		}
+		e.snippet = strings.ReplaceAll(e.snippet, secret, mask)
 	}
-	e.snippet = strings.ReplaceAll(e.snippet, token, mask)
 }
 
 // Error reports the status and the items, current ones first (see
 // Preferred), or the start of the body when it holds no items.
 func (e *APIError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "algoreg save: HTTP %d", e.StatusCode)
+	op := e.op
+	if op == "" {
+		op = "algoreg save"
+	}
+	fmt.Fprintf(&b, "%s: HTTP %d", op, e.StatusCode)
 	if t := http.StatusText(e.StatusCode); t != "" {
 		b.WriteString(" " + t)
 	}

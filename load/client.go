@@ -11,12 +11,11 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/algoreg/algoreg-etl/buildinfo"
 )
 
 const (
-	// userAgent is sent with every call.
-	userAgent = "algoreg-etl"
-
 	// defaultTimeout bounds a whole call when NewClient is given no
 	// *http.Client.
 	defaultTimeout = 60 * time.Second
@@ -31,28 +30,50 @@ const (
 	maxPooledBuffer = 16 << 20
 )
 
-// Client calls the Algoreg API. It is safe for concurrent use.
+// Client calls the Algoreg API. It is safe for concurrent use, and meant to
+// be shared by every caller in a process: its credentials are.
 //
-// The token is sent in the Authorization header of each call and nowhere
-// else: it appears in no error, and String prints only the endpoint.
+// With PasswordGrant, the Client fetches a token at the first call (or at
+// Login), shares it among its callers, and fetches the next one in the
+// background before it expires: after four fifths of its life (from
+// expires_in, or DefaultTokenLifetime when the answer has none; at most 5
+// minutes before the end), and stops sending it in the last twentieth (at
+// most 30 seconds). Callers that find no usable token wait for one token
+// call between them, never one each. A token the API refuses with 401 is
+// dropped, so that the next call fetches a fresh one; the Sender makes the
+// refused call once more, and a second 401 stops it with ErrUnauthorized.
+//
+// The token, the key and the Authorization header appear in no error and
+// no log: String names only the endpoint and the user, and answers that
+// echo a secret are redacted.
 type Client struct {
-	saveURL string
-	token   string
-	hc      *http.Client
+	saveURL   string
+	tokenURL  string
+	auth      Auth
+	cred      *credentials
+	hc        *http.Client
+	userAgent string
 }
 
 // NewClient returns a Client for the API at baseURL (scheme and host, with an
-// optional path prefix, without credentials) that authenticates with token.
-// If hc is nil, the Client uses an *http.Client with a 60 second timeout.
-func NewClient(baseURL, token string, hc *http.Client) *Client {
+// optional path prefix, without credentials) that authenticates with auth.
+// If hc is nil, the Client uses an *http.Client with a 60 second timeout
+// (see NewHTTPClient for one with the proxy and TLS settings of a bank's
+// network).
+func NewClient(baseURL string, auth Auth, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: defaultTimeout}
 	}
-	return &Client{
-		saveURL: strings.TrimRight(baseURL, "/") + SavePath,
-		token:   token,
-		hc:      hc,
+	base := strings.TrimRight(baseURL, "/")
+	c := &Client{
+		saveURL:   base + SavePath,
+		tokenURL:  base + TokenPath,
+		auth:      auth,
+		hc:        hc,
+		userAgent: buildinfo.UserAgent(),
 	}
+	c.cred = &credentials{auth: auth, c: c, probe: make(chan struct{}, 1)}
+	return c
 }
 
 // Endpoint returns the URL of the Save customers endpoint the client calls,
@@ -65,18 +86,39 @@ func (c *Client) Endpoint() string {
 	return s
 }
 
-// String describes the client by the endpoint it calls, never its token.
-func (c *Client) String() string { return "load.Client(" + c.Endpoint() + ")" }
+// String describes the client by the endpoint it calls and the user it
+// calls as, never its token or key.
+func (c *Client) String() string { return "load.Client(" + c.Endpoint() + ", " + c.auth.String() + ")" }
 
 // GoString is String, so that %#v does not print the token either.
 func (c *Client) GoString() string { return c.String() }
 
-// Save sends req to the Save customers endpoint.
+// Auth returns how the Client authenticates.
+func (c *Client) Auth() Auth { return c.auth }
+
+// Login makes sure the Client holds credentials the API accepts before the
+// first call: with PasswordGrant it fetches a token, unless it holds one
+// that is still fresh; with a bearer token or Basic auth it does nothing
+// (they are proven by the first call). An error wrapping ErrUnauthorized
+// names the user; the Client then makes no other login.
+func (c *Client) Login(ctx context.Context) error {
+	if c.auth.scheme != schemePassword {
+		return nil
+	}
+	_, err := c.cred.authorizeToken(ctx)
+	return err
+}
+
+// Save sends req to the Save customers endpoint, in one HTTP call.
 //
 // A 200 answer is decoded into a SaveResponse, whose Detail may still hold
-// per-record errors and warnings. Any other status gives an *APIError. Other
-// errors (encoding, network, context, an unreadable answer) are wrapped so
-// that errors.Is sees their cause, such as context.Canceled.
+// per-record errors and warnings. Any other status gives an error that
+// errors.As finds an *APIError in. A 401 or 403 that no new token can mend
+// wraps ErrUnauthorized; a 401 to a token the Client has since dropped may
+// be made again at once, once (the Sender does). A failed login gives the
+// login's error. Other errors (encoding, network, context, an unreadable
+// answer) are wrapped so that errors.Is sees their cause, such as
+// context.Canceled.
 func (c *Client) Save(ctx context.Context, req *SaveRequest) (*SaveResponse, error) {
 	if req == nil {
 		return nil, errors.New("algoreg save: nil request")
@@ -96,26 +138,39 @@ func (c *Client) Save(ctx context.Context, req *SaveRequest) (*SaveResponse, err
 	// the caller's business, with a fresh call to Save.
 	hreq.Body = body
 	hreq.ContentLength = int64(body.Len())
-	hreq.Header.Set("Authorization", "Bearer "+c.token)
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Accept", "application/json")
-	hreq.Header.Set("User-Agent", userAgent)
+	hreq.Header.Set("User-Agent", c.userAgent)
+	auth, err := c.cred.authorize(ctx)
+	if err != nil {
+		body.Close()
+		return nil, err
+	}
+	if auth.header != "" {
+		hreq.Header.Set("Authorization", auth.header)
+	}
 
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
+		c.cred.answered(auth, 0, nil)
 		// *url.Error names the method and the URL, never the headers.
 		return nil, fmt.Errorf("algoreg save: %w", err)
 	}
 	defer resp.Body.Close()
 	data, err := readBody(resp.Body, maxResponseBody)
 	if err != nil {
+		c.cred.answered(auth, 0, nil)
 		return nil, fmt.Errorf("algoreg save: reading %d answer: %w", resp.StatusCode, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		e := newAPIError(resp.StatusCode, resp.Header.Get("Retry-After"), data, time.Now())
-		e.redact(c.token)
+		e.redact(append(c.auth.secrets(), strings.TrimPrefix(strings.TrimPrefix(auth.header, "Bearer "), "Basic "))...)
+		if err := c.cred.answered(auth, resp.StatusCode, e); err != nil {
+			return nil, err
+		}
 		return nil, e
 	}
+	c.cred.answered(auth, resp.StatusCode, nil)
 	return decodeResponse(data)
 }
 

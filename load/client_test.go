@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/algoreg/algoreg-etl/buildinfo"
 	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
 )
@@ -68,6 +69,7 @@ func TestSave(t *testing.T) {
 			name:    "wrong token",
 			token:   "not-the-token",
 			req:     one,
+			is:      load.ErrUnauthorized,
 			status:  401,
 			message: "invalid_token: missing or invalid bearer token",
 		},
@@ -130,7 +132,7 @@ func TestSave(t *testing.T) {
 			if tt.token != "" {
 				token = tt.token
 			}
-			resp, err := load.NewClient(s.URL, token, nil).Save(ctx, tt.req)
+			resp, err := load.NewClient(s.URL, load.BearerToken(token), nil).Save(ctx, tt.req)
 
 			if tt.status == 0 && tt.is == nil {
 				if err != nil {
@@ -162,7 +164,7 @@ func TestSave(t *testing.T) {
 			if d := apiErr.RetryAfter - tt.retry; d < -time.Minute || d > 0 {
 				t.Errorf("RetryAfter = %v, want %v", apiErr.RetryAfter, tt.retry)
 			}
-			if !strings.HasPrefix(err.Error(), "algoreg save: HTTP "+fmt.Sprint(tt.status)+" ") ||
+			if !strings.Contains(err.Error(), "algoreg save: HTTP "+fmt.Sprint(tt.status)+" ") ||
 				!strings.Contains(err.Error(), tt.message) {
 				t.Errorf("Error() = %q: want the status, then %q", err, tt.message)
 			}
@@ -177,7 +179,7 @@ func TestSaveConnectionRefused(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	_, err = load.NewClient("http://"+addr, "secret-token", nil).Save(context.Background(), &load.SaveRequest{})
+	_, err = load.NewClient("http://"+addr, load.BearerToken("secret-token"), nil).Save(context.Background(), &load.SaveRequest{})
 	var opErr *net.OpError
 	if !errors.As(err, &opErr) || !strings.HasPrefix(err.Error(), "algoreg save: ") {
 		t.Fatalf("got %v, want a wrapped *net.OpError", err)
@@ -193,14 +195,14 @@ func TestSaveHeaders(t *testing.T) {
 	}))
 	defer srv.Close()
 	// A trailing slash on the base URL does not double the path's.
-	if _, err := load.NewClient(srv.URL+"/", "tok", nil).Save(context.Background(), &load.SaveRequest{Customers: []load.Customer{{ExternalID: "A"}}}); err != nil {
+	if _, err := load.NewClient(srv.URL+"/", load.BearerToken("tok"), nil).Save(context.Background(), &load.SaveRequest{Customers: []load.Customer{{ExternalID: "A"}}}); err != nil {
 		t.Fatal(err)
 	}
 	for k, want := range map[string]string{
 		"Authorization": "Bearer tok",
 		"Content-Type":  "application/json",
 		"Accept":        "application/json",
-		"User-Agent":    "algoreg-etl",
+		"User-Agent":    buildinfo.UserAgent(),
 	} {
 		if got.Get(k) != want {
 			t.Errorf("%s = %q, want %q", k, got.Get(k), want)
@@ -252,7 +254,7 @@ func TestTokenNeverShown(t *testing.T) {
 			if tt.name != "401" && tt.url == s.URL {
 				tok = s.Token
 			}
-			c := load.NewClient(tt.url, tok, nil)
+			c := load.NewClient(tt.url, load.BearerToken(tok), nil)
 			_, err := c.Save(context.Background(), &load.SaveRequest{Customers: []load.Customer{{ExternalID: "A"}}})
 			if err == nil {
 				t.Fatal("Save succeeded")
@@ -334,7 +336,7 @@ func TestSaveTolerantDecoding(t *testing.T) {
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			resp, err := load.NewClient(srv.URL, "tok", nil).Save(context.Background(), &load.SaveRequest{})
+			resp, err := load.NewClient(srv.URL, load.BearerToken("tok"), nil).Save(context.Background(), &load.SaveRequest{})
 			if tt.wantErr {
 				if err == nil || !strings.Contains(err.Error(), "decoding 200 answer") {
 					t.Errorf("got %+v, %v; want a decoding error", resp, err)
@@ -352,7 +354,7 @@ func TestSaveTolerantDecoding(t *testing.T) {
 }
 
 func TestSaveNilRequest(t *testing.T) {
-	if _, err := load.NewClient("http://127.0.0.1:1", "tok", nil).Save(context.Background(), nil); err == nil {
+	if _, err := load.NewClient("http://127.0.0.1:1", load.BearerToken("tok"), nil).Save(context.Background(), nil); err == nil {
 		t.Error("Save(nil) succeeded")
 	}
 }

@@ -23,6 +23,10 @@ const (
 // classify tells what kind of failure err is.
 func classify(err error) (failure, *APIError) {
 	var apiErr *APIError
+	if errors.Is(err, ErrUnauthorized) {
+		errors.As(err, &apiErr)
+		return fatal, apiErr
+	}
 	if errors.As(err, &apiErr) {
 		switch c := apiErr.StatusCode; {
 		case c == http.StatusRequestTimeout || apiErr.Temporary():
@@ -51,8 +55,9 @@ func classify(err error) (failure, *APIError) {
 // adaptive gate (split calls are smaller than chunks and would not).
 func (s *Sender) try(ctx context.Context, req *SaveRequest, sample bool, out *Outcome) (*SaveResponse, *APIError, error) {
 	start := time.Now()
+	renewed := false // a 401 has been answered by calling again with a fresh token
 	for attempt := 1; ; attempt++ {
-		resp, err := s.once(ctx, req, attempt > 1, sample, out)
+		resp, err := s.once(ctx, req, attempt > 1 || renewed, sample, out)
 		if err == nil {
 			return resp, nil, nil
 		}
@@ -62,12 +67,25 @@ func (s *Sender) try(ctx context.Context, req *SaveRequest, sample bool, out *Ou
 			}
 			return nil, nil, fmt.Errorf("algoreg send: attempt %d: %w", attempt, err)
 		}
+		if errors.Is(err, errTokenDropped) {
+			// The token expired or was revoked: call again at once with a
+			// fresh one, once; a second 401 means the credentials are bad.
+			if renewed {
+				var apiErr *APIError
+				errors.As(err, &apiErr)
+				return nil, nil, fmt.Errorf("algoreg send: %w", s.c.cred.refusedAgain(apiErr))
+			}
+			renewed = true
+			s.log.LogAttrs(ctx, slog.LevelInfo, "algoreg token refused; calling again with a fresh one", slog.String("error", err.Error()))
+			attempt--
+			continue
+		}
 		kind, apiErr := classify(err)
 		switch {
 		case kind == refused:
 			return nil, apiErr, nil
-		case kind == fatal && apiErr != nil && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden):
-			return nil, nil, fmt.Errorf("algoreg send: the API refused the credentials (check the token): %w", err)
+		case kind == fatal && errors.Is(err, ErrUnauthorized):
+			return nil, nil, fmt.Errorf("algoreg send: %w", err)
 		case kind == fatal && apiErr != nil:
 			return nil, nil, fmt.Errorf("algoreg send: the API refused the call itself, not its records: %w", err)
 		case kind == fatal:

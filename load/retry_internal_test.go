@@ -10,7 +10,7 @@ import (
 )
 
 func TestBackoff(t *testing.T) {
-	s := NewSender(NewClient("http://127.0.0.1", "t", nil), SenderOptions{MaxBackoff: time.Second})
+	s := NewSender(NewClient("http://127.0.0.1", BearerToken("t"), nil), SenderOptions{MaxBackoff: time.Second})
 	tests := []struct {
 		attempt  int
 		apiErr   *APIError

@@ -289,7 +289,7 @@ func TestSendTooLarge(t *testing.T) {
 		fmt.Fprint(w, `{"errors":[{"code":"too_large","message":"request too large"}]}`)
 	}))
 	defer tooLarge.Close()
-	out, err = load.NewSender(load.NewClient(tooLarge.URL, "t", nil), load.SenderOptions{}).Send(context.Background(), chunk("C", 2))
+	out, err = load.NewSender(load.NewClient(tooLarge.URL, load.BearerToken("t"), nil), load.SenderOptions{}).Send(context.Background(), chunk("C", 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,8 +389,8 @@ func TestSendFailsWholeOnCallErrors(t *testing.T) {
 		status  int
 		message string
 	}{
-		{"401", func(s *algoregtest.Server) *load.Client { return load.NewClient(s.URL, "wrong-token", nil) }, 401, "the API refused the credentials (check the token)"},
-		{"404", func(s *algoregtest.Server) *load.Client { return load.NewClient(s.URL+"/v0", s.Token, nil) }, 404, "the API refused the call itself"},
+		{"401", func(s *algoregtest.Server) *load.Client { return load.NewClient(s.URL, load.BearerToken("wrong-token"), nil) }, 401, "the API refused the credentials: the static token"},
+		{"404", func(s *algoregtest.Server) *load.Client { return load.NewClient(s.URL+"/v0", load.BearerToken(s.Token), nil) }, 404, "the API refused the call itself"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 		env: &pipeline.Env{
 			Source: db.DB,
 			State:  st,
-			API:    load.NewClient(api.URL, api.Token, nil),
+			API:    load.NewClient(api.URL, load.BearerToken(api.Token), nil),
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
 		job: testJob(query),
@@ -407,7 +407,7 @@ func childFixture(t *testing.T, dsn, apiURL, token string) *fixture {
 		t.Fatal(err)
 	}
 	return &fixture{
-		env: &pipeline.Env{Source: src, State: st, API: load.NewClient(apiURL, token, nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		env: &pipeline.Env{Source: src, State: st, API: load.NewClient(apiURL, load.BearerToken(token), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		job: testJob(query),
 	}
 }

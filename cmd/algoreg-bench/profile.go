@@ -78,7 +78,7 @@ func pipelineMain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	api := load.NewClient(cfg.Algoreg.URL, cfg.Algoreg.Token.Reveal(), &http.Client{Timeout: cfg.Algoreg.Timeout})
+	api := load.NewClient(cfg.Algoreg.URL, load.BearerToken(cfg.Algoreg.Token.Reveal()), &http.Client{Timeout: cfg.Algoreg.Timeout})
 	env := &pipeline.Env{Source: src, State: st, API: api, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)

@@ -57,7 +57,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	if _, err := f.st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.env = &pipeline.Env{Source: db.DB, State: f.st, API: load.NewClient(api.URL, api.Token, nil),
+	f.env = &pipeline.Env{Source: db.DB, State: f.st, API: load.NewClient(api.URL, load.BearerToken(api.Token), nil),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return f
 }

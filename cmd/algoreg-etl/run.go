@@ -245,5 +245,5 @@ func (a *app) connect(ctx context.Context, cfg *configs.Config) (*pipeline.Env, 
 
 // newAPIClient returns the client of cfg's Algoreg tenant.
 func newAPIClient(cfg *configs.Config) *load.Client {
-	return load.NewClient(cfg.Algoreg.URL, cfg.Algoreg.Token.Reveal(), &http.Client{Timeout: cfg.Algoreg.Timeout})
+	return load.NewClient(cfg.Algoreg.URL, load.BearerToken(cfg.Algoreg.Token.Reveal()), &http.Client{Timeout: cfg.Algoreg.Timeout})
 }

@@ -11,15 +11,44 @@
 //
 // # Calls
 //
-// Only POST /api/v1/customers/save is served: other paths get 404, other
-// methods 405 (with Allow: POST). A call without "Authorization: Bearer
-// <token>" matching the Handler's token gets 401; an empty Handler token
-// accepts nothing. A Content-Type other than application/json gets 415 (our
+// POST /api/v1/customers/save and POST /api/v1/token are served: other
+// paths get 404, other methods 405 (with Allow: POST). A Save call must
+// bear credentials (else 401, or 403 for a locked account; see
+// "Credentials"). A Content-Type other than application/json gets 415 (our
 // choice). A body over 32 MiB gets 413 (our choice; the contract gives no
 // size limit). Every answer other than 200 has an {"errors": [...]} body
 // holding, like the real API, a deprecated "v1" item first and a current
 // "v2" item after it, so a client that reports the first item shows the
 // wrong one.
+//
+// # Credentials
+//
+// As the vendor's authentication page describes, calls are made on behalf
+// of a programmatic user (AddUser: an email and a key), in either of two
+// ways, and the Handler also takes one static bearer token (NewHandler's;
+// an empty one accepts nothing):
+//
+//   - Basic auth: "Authorization: Basic base64(email:key)" on every Save
+//     call.
+//   - The OAuth2 password grant: POST /api/v1/token with the JSON body
+//     {"grant_type": "password", "username": email, "password": key}
+//     answers {"access_token", "token_type": "Bearer", "expires_in"} (the
+//     last in whole seconds, left out with AuthOptions.OmitExpiresIn, since
+//     the vendor does not document it); Save calls then bear
+//     "Authorization: Bearer <access_token>" until the token expires
+//     (AuthOptions.TokenLifetime, an hour by default), after which they get
+//     401 with the code CodeInvalidToken. A body that is not such an object
+//     (unknown fields included) gets 400 invalid_request, another
+//     grant_type 400 unsupported_grant_type.
+//
+// A wrong email or key gets 401 CodeInvalidGrant, at the token endpoint and
+// on a Basic call alike. AuthOptions.LockAfter failed logins in a row (5
+// by default) lock the account: every login then gets 403
+// CodeAccountLocked, the right key included, until Unlock; tokens given
+// before stay valid. TokenRequests, FailedLogins, Unauthorized and
+// UserAgents let a test count what a client did. Token calls are not
+// counted by Requests, CallTimes, MaxInFlight or Calls, and meet only the
+// Latency of the faults.
 //
 // # The body
 //

@@ -2,7 +2,6 @@ package algoregtest
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,6 +37,15 @@ type Handler struct {
 	outage      Fault // served to calls until outageUntil (FailFor)
 	outageUntil time.Time
 
+	// Programmatic users, tokens given out, and what was seen of them.
+	authOpts      AuthOptions
+	users         map[string]*user
+	tokens        map[string]time.Time // expiry of each token given out
+	tokenRequests int
+	failedLogins  int
+	unauthorized  int
+	userAgents    []string
+
 	// Set by SetFaults, Poison and SetFast.
 	cfg      Faults
 	rng      *rand.Rand // draws the random faults of cfg
@@ -55,18 +63,27 @@ type Handler struct {
 }
 
 // NewHandler returns a Handler with an empty store that accepts calls
-// bearing token.
+// bearing token ("" for none), and programmatic users once AddUser adds
+// them.
 func NewHandler(token string) *Handler {
-	h := &Handler{token: token}
+	h := &Handler{token: token, users: make(map[string]*user)}
 	h.Reset()
 	return h
 }
 
-// Reset empties the store, zeroes the counters, and drops the hook and any
-// queued faults, as if the Handler were new; the token is kept.
+// Reset empties the store, zeroes the counters, forgets the tokens given
+// out, unlocks every account, and drops the hook and any queued faults, as
+// if the Handler were new; the token, the users and the AuthOptions are
+// kept.
 func (h *Handler) Reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.tokens = make(map[string]time.Time)
+	h.tokenRequests, h.failedLogins, h.unauthorized = 0, 0, 0
+	h.userAgents = nil
+	for _, u := range h.users {
+		u.failed, u.locked = 0, false
+	}
 	h.customers = make(map[string]load.Customer)
 	h.ids = make(map[string]int64)
 	h.relations = make(map[string]load.Relation)
@@ -127,7 +144,8 @@ func (h *Handler) Relations() map[string]load.Relation {
 }
 
 // Requests reports how many calls the Handler has answered, whatever the
-// path, method or status, faults included.
+// path, method or status, faults included, except calls to the token
+// endpoint (see TokenRequests).
 func (h *Handler) Requests() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -154,6 +172,10 @@ func (h *Handler) RiskScanFlags() []bool {
 
 // ServeHTTP answers one call as the package documentation describes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == load.TokenPath {
+		h.serveToken(w, r)
+		return
+	}
 	arrived := h.enter()
 	sw := &statusWriter{ResponseWriter: w}
 	body := &countingReader{ReadCloser: r.Body}
@@ -172,6 +194,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.record(c)
 		h.leave(arrived)
 	}()
+	h.mu.Lock()
+	h.noteUserAgent(r)
+	h.mu.Unlock()
 	h.serve(sw, r, &c)
 }
 
@@ -185,11 +210,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, c *Call) {
 		w.Header().Set("Allow", http.MethodPost)
 		h.fail(w, r, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "method_not_allowed", "method "+r.Method+" is not allowed; use POST")
 		return
-	case !h.authorized(r):
+	}
+	if status, code, msg := h.authorize(r); status != 0 {
+		h.mu.Lock()
+		h.unauthorized++
+		h.mu.Unlock()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="algoreg"`)
-		h.fail(w, r, http.StatusUnauthorized, "UNAUTHORIZED", "invalid_token", "missing or invalid bearer token")
+		h.fail(w, r, status, "UNAUTHORIZED", code, msg)
 		return
-	case !isJSON(r.Header.Get("Content-Type")):
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
 		h.fail(w, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "unsupported_media_type", "Content-Type must be application/json")
 		return
 	}
@@ -311,15 +341,6 @@ func (h *Handler) save(r *http.Request, rec *Call) (int, any) {
 	h.received += len(c.req.Customers)
 	h.riskScan = append(h.riskScan, c.req.DisableRiskScan)
 	return http.StatusOK, ans
-}
-
-// authorized reports whether r bears the Handler's token.
-func (h *Handler) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || h.token == "" {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(token), []byte(h.token)) == 1
 }
 
 // isJSON reports whether a Content-Type header names application/json.

@@ -40,7 +40,7 @@ func TestHandlerWithoutTesting(t *testing.T) {
 	ln := listen(t)
 	go srv.Serve(ln)
 	defer srv.Close()
-	c := load.NewClient("http://"+ln.Addr().String(), "cli-token", nil)
+	c := load.NewClient("http://"+ln.Addr().String(), load.BearerToken("cli-token"), nil)
 	if _, err := c.Save(context.Background(), &load.SaveRequest{Customers: []load.Customer{{ExternalID: "A"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestFaultsSkipUnauthenticatedCalls(t *testing.T) {
 	s := algoregtest.NewServer(t)
 	s.FailNext(2, algoregtest.Fault{StatusCode: 500})
 	req := &load.SaveRequest{Customers: []load.Customer{{ExternalID: "A"}}}
-	_, err := load.NewClient(s.URL, "wrong", nil).Save(context.Background(), req)
+	_, err := load.NewClient(s.URL, load.BearerToken("wrong"), nil).Save(context.Background(), req)
 	if apiErr := (*load.APIError)(nil); !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
 		t.Fatalf("got %v, want 401", err)
 	}
