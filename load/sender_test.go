@@ -389,8 +389,12 @@ func TestSendFailsWholeOnCallErrors(t *testing.T) {
 		status  int
 		message string
 	}{
-		{"401", func(s *algoregtest.Server) *load.Client { return load.NewClient(s.URL, load.BearerToken("wrong-token"), nil) }, 401, "the API refused the credentials: the static token"},
-		{"404", func(s *algoregtest.Server) *load.Client { return load.NewClient(s.URL+"/v0", load.BearerToken(s.Token), nil) }, 404, "the API refused the call itself"},
+		{"401", func(s *algoregtest.Server) *load.Client {
+			return load.NewClient(s.URL, load.BearerToken("wrong-token"), nil)
+		}, 401, "the API refused the credentials: the static token"},
+		{"404", func(s *algoregtest.Server) *load.Client {
+			return load.NewClient(s.URL+"/v0", load.BearerToken(s.Token), nil)
+		}, 404, "the API refused the call itself"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
