@@ -27,20 +27,44 @@ type Config struct {
 
 // Source is the database the customers are read from.
 type Source struct {
-	DSN DSN // key source.dsn
+	// DSN is key source.dsn, with the password of key source.password_file
+	// when given.
+	DSN DSN
 }
 
 // State is where the pipeline keeps its watermarks, runs and record errors.
 type State struct {
-	DSN    DSN    // key state.dsn; the source's DSN when not given
+	// DSN is key state.dsn, with the password of key state.password_file
+	// when given; the source's DSN when neither is given.
+	DSN    DSN
 	Schema string // key state.schema; DefaultSchema when not given
 }
 
-// Algoreg is the tenant the customers are sent to.
+// The ways of authenticating with the API: the values of Algoreg.Auth.
+const (
+	AuthToken  = "token"  // key algoreg.token or token_file: a static bearer token
+	AuthOAuth2 = "oauth2" // the OAuth2 password grant with username and password; the default with a username
+	AuthBasic  = "basic"  // Basic auth with username and password on every call
+)
+
+// Algoreg is the tenant the customers are sent to, and how to reach it.
 type Algoreg struct {
-	URL     string        // key algoreg.url: base URL, http or https, without a trailing '/'
-	Token   Secret        // key algoreg.token: the API token, sent as "Authorization: Bearer"
-	Timeout time.Duration // key algoreg.timeout: the limit of one HTTP request; DefaultTimeout when not given
+	URL string // key algoreg.url: base URL, http or https, without a trailing '/'
+	// Auth is how the calls are authenticated: AuthToken when a token is
+	// given, else key algoreg.auth, AuthOAuth2 by default.
+	Auth string
+	// Token is key algoreg.token, or the content of token_file: with
+	// AuthToken, sent as "Authorization: Bearer".
+	Token Secret
+	// Username and Password are keys algoreg.username and password (or the
+	// content of password_file): the programmatic user's email and key.
+	Username string
+	Password Secret
+	Timeout  time.Duration // key algoreg.timeout: the limit of one HTTP request; DefaultTimeout when not given
+	// CAFile, CertFile and KeyFile are keys algoreg.ca_file, cert_file and
+	// key_file, resolved against the config file's folder: a CA trusted
+	// besides the system's, and a client certificate; "" when not given.
+	CAFile, CertFile, KeyFile string
 }
 
 // Job returns the job named name, or an error wrapping ErrUnknownJob that
@@ -82,16 +106,25 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
-// String gives the URL and timeout, with the token hidden.
+// String gives the URL, the way of authenticating, the user and the
+// timeout, with the token and the key hidden.
 func (a Algoreg) String() string {
-	return fmt.Sprintf("%s (token %s, timeout %s)", a.URL, a.Token, a.Timeout)
+	who := "token " + a.Token.String()
+	if a.Auth != AuthToken {
+		who = fmt.Sprintf("%s as %q, key %s", a.Auth, a.Username, a.Password)
+	}
+	return fmt.Sprintf("%s (%s, timeout %s)", a.URL, who, a.Timeout)
 }
 
-// LogValue gives the URL and timeout to log/slog, with the token hidden.
+// LogValue gives the URL, the way of authenticating, the user and the
+// timeout to log/slog, with the token and the key hidden.
 func (a Algoreg) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("url", a.URL),
-		slog.String("token", a.Token.String()),
-		slog.Duration("timeout", a.Timeout),
-	)
+	attrs := []slog.Attr{slog.String("url", a.URL), slog.String("auth", a.Auth)}
+	if a.Auth == AuthToken {
+		attrs = append(attrs, slog.String("token", a.Token.String()))
+	} else {
+		attrs = append(attrs, slog.String("username", a.Username), slog.String("password", a.Password.String()))
+	}
+	attrs = append(attrs, slog.Duration("timeout", a.Timeout))
+	return slog.GroupValue(attrs...)
 }

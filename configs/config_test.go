@@ -54,7 +54,8 @@ func TestLoadExample(t *testing.T) {
 	t.Setenv("ALGOREG_ETL_SOURCE_DSN", "postgres://etl:source-pw@127.0.0.1/core")
 	t.Setenv("ALGOREG_ETL_STATE_DSN", "host=127.0.0.1 dbname=state password=state-pw")
 	t.Setenv("ALGOREG_URL", "http://127.0.0.1:8080/")
-	t.Setenv("ALGOREG_TOKEN", "demo-token")
+	t.Setenv("ALGOREG_USERNAME", "etl@bank.example")
+	t.Setenv("ALGOREG_PASSWORD", "demo-key")
 	c, err := configs.Load("example.yaml")
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -72,7 +73,9 @@ func TestLoadExample(t *testing.T) {
 		{"state dsn", c.State.DSN.Reveal(), "host=127.0.0.1 dbname=state password=state-pw"},
 		{"state schema", c.State.Schema, "algoreg_etl"},
 		{"url (trailing '/' dropped)", c.Algoreg.URL, "http://127.0.0.1:8080"},
-		{"token", c.Algoreg.Token.Reveal(), "demo-token"},
+		{"auth", c.Algoreg.Auth, configs.AuthOAuth2},
+		{"username", c.Algoreg.Username, "etl@bank.example"},
+		{"password", c.Algoreg.Password.Reveal(), "demo-key"},
 		{"timeout", c.Algoreg.Timeout, 60 * time.Second},
 		{"jobs", len(c.Jobs), 1},
 		{"query path", j.CustomersQuery, filepath.Join("..", "sql", "example", "customers.sql")},
@@ -218,7 +221,7 @@ func TestErrors(t *testing.T) {
 		{"unknown top-level key", base + "jbos: []\n",
 			[]string{`config.yaml:9: jbos: unknown key (did you mean "jobs"?)`}},
 		{"unknown section key", strings.Replace(base, "  token: tok\n", "  token: tok\n  secret_sauce: x\n", 1),
-			[]string{`config.yaml:6: algoreg.secret_sauce: unknown key (known keys: url, token, timeout)`}},
+			[]string{`config.yaml:6: algoreg.secret_sauce: unknown key (known keys: url, token, token_file, username, password, password_file, auth, timeout, ca_file, cert_file, key_file)`}},
 		{"key given twice", withJob("    page_size: 10\n    page_size: 20\n"),
 			[]string{`config.yaml:10: job "customers": page_size: given twice (first at line 9)`}},
 		{"missing source dsn", strings.Replace(base, "  dsn: postgres://etl:pw@db/core\n", "  dsn:\n", 1),
@@ -242,7 +245,7 @@ func TestErrors(t *testing.T) {
 		{"url with query", strings.Replace(base, "https://tenant.example.com", "https://tenant.example.com/?token=x", 1),
 			[]string{`config.yaml:4: algoreg.url: must not have a query`}},
 		{"missing token", strings.Replace(base, "  token: tok\n", "", 1),
-			[]string{`config.yaml:3: algoreg.token: is required`}},
+			[]string{`config.yaml:3: algoreg: credentials are required: username with password or password_file (the programmatic user's email and API key), or token or token_file`}},
 		{"token with a line break", strings.Replace(base, "  token: tok\n", "  token: \"tok\\n\"\n", 1),
 			[]string{`config.yaml:5: algoreg.token: holds spaces or line breaks (value not shown)`}},
 		{"zero timeout", strings.Replace(base, "  token: tok\n", "  token: tok\n  timeout: 0s\n", 1),
@@ -354,7 +357,7 @@ jobs:
 	want := []string{
 		`config.yaml:2: source.dsn: is required`,
 		`config.yaml:4: algoreg.url: must start with https:// or http://`,
-		`config.yaml:3: algoreg.token: is required`,
+		`config.yaml:3: algoreg: credentials are required`,
 		`config.yaml:8: job "a": chunk_size: must be between 1 and 10000, got 0`,
 		`config.yaml:9: job "a": pagesize: unknown key (did you mean "page_size"?)`,
 		`config.yaml:10: job "b": customers_query: is required`,

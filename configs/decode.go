@@ -24,21 +24,31 @@ type fileConfig struct {
 }
 
 type sourceSection struct {
-	at  section
-	DSN field[DSN] `yaml:"dsn"`
+	at           section
+	DSN          field[DSN]    `yaml:"dsn"`
+	PasswordFile field[string] `yaml:"password_file"`
 }
 
 type stateSection struct {
-	at     section
-	DSN    field[DSN]    `yaml:"dsn"`
-	Schema field[string] `yaml:"schema"`
+	at           section
+	DSN          field[DSN]    `yaml:"dsn"`
+	PasswordFile field[string] `yaml:"password_file"`
+	Schema       field[string] `yaml:"schema"`
 }
 
 type algoregSection struct {
-	at      section
-	URL     field[string]   `yaml:"url"`
-	Token   field[Secret]   `yaml:"token"`
-	Timeout field[duration] `yaml:"timeout"`
+	at           section
+	URL          field[string]   `yaml:"url"`
+	Token        field[Secret]   `yaml:"token"`
+	TokenFile    field[string]   `yaml:"token_file"`
+	Username     field[string]   `yaml:"username"`
+	Password     field[Secret]   `yaml:"password"`
+	PasswordFile field[string]   `yaml:"password_file"`
+	Auth         field[string]   `yaml:"auth"`
+	Timeout      field[duration] `yaml:"timeout"`
+	CAFile       field[string]   `yaml:"ca_file"`
+	CertFile     field[string]   `yaml:"cert_file"`
+	KeyFile      field[string]   `yaml:"key_file"`
 }
 
 type jobEntry struct {
@@ -152,6 +162,12 @@ func decode[T any](n *yaml.Node, v *T) error {
 
 // ok reports whether the value was given and could be decoded.
 func (f *field[T]) ok() bool { return f.set && f.bad == "" }
+
+// given reports whether the value was given and is not empty, or could not
+// be decoded: `token: ""` is as good as no token.
+func (f *field[T]) given() bool {
+	return f.set && (f.bad != "" || !reflect.ValueOf(&f.val).Elem().IsZero())
+}
 
 // A section records where a mapping of the file was and what was wrong with
 // its shape: keys it does not know, keys given twice, or not being a mapping.

@@ -31,8 +31,18 @@
 //
 // # Secrets
 //
-// The Algoreg token is a Secret and the database connection strings are
-// DSNs: their String, Format, LogValue and JSON forms hide the token and the
-// passwords, so that a Config can be printed and logged. Reveal returns the
-// real value, for the one place that needs it.
+// The Algoreg token and key are Secrets and the database connection strings
+// are DSNs: their String, Format, LogValue and JSON forms hide the token,
+// the key and the passwords, so that a Config can be printed and logged.
+// Reveal returns the real value, for the one place that needs it.
+//
+// Each secret may also come from a file, so that systemd credentials
+// (LoadCredential=, under $CREDENTIALS_DIRECTORY) and Kubernetes secret
+// mounts work without environment variables: algoreg.token_file,
+// algoreg.password_file, source.password_file and state.password_file
+// (whose content becomes the DSN's password). A relative path is resolved
+// against the config file's folder; the file is read when the config is
+// loaded; its trailing line break is ignored, and a file that is empty or
+// holds several lines is an error. A DSN may also name a libpq password
+// file with passfile=.
 package configs

@@ -139,8 +139,14 @@ func check(f *fileConfig, name, dir string, p *problems) *Config {
 
 	// source, state
 	c.Source.DSN = checkDSN(p, &f.Source.DSN, "source.dsn", or(f.Source.at.lineOf("dsn"), f.at.lineOf("source")), true)
+	c.Source.DSN = checkDSNPassword(p, c.Source.DSN, &f.Source.PasswordFile, "source.password_file", dir)
 	c.State.DSN = checkDSN(p, &f.State.DSN, "state.dsn", 0, false)
-	if c.State.DSN == "" {
+	switch {
+	case c.State.DSN != "":
+		c.State.DSN = checkDSNPassword(p, c.State.DSN, &f.State.PasswordFile, "state.password_file", dir)
+	case f.State.PasswordFile.given():
+		p.add(f.State.PasswordFile.line, "", "state.password_file", "needs state.dsn: without it the state is in the source database, with source.password_file")
+	default:
 		c.State.DSN = c.Source.DSN
 	}
 	c.State.Schema = DefaultSchema
@@ -160,14 +166,8 @@ func check(f *fileConfig, name, dir string, p *problems) *Config {
 	// algoreg
 	a := &f.Algoreg
 	c.Algoreg.URL = checkAPIURL(p, &a.URL, or(a.at.lineOf("url"), f.at.lineOf("algoreg")))
-	if fieldOK(p, &a.Token, "", "algoreg.token") && a.Token.val != "" {
-		if strings.ContainsAny(string(a.Token.val), " \t\r\n") {
-			p.add(a.Token.line, "", "algoreg.token", "holds spaces or line breaks (value not shown)")
-		}
-		c.Algoreg.Token = a.Token.val
-	} else if a.Token.bad == "" {
-		p.add(or(a.Token.line, a.at.lineOf("token"), f.at.lineOf("algoreg")), "", "algoreg.token", "is required")
-	}
+	checkAlgoregAuth(p, a, &c.Algoreg, or(f.at.lineOf("algoreg"), a.at.line), dir)
+	checkTLSFiles(p, a, &c.Algoreg, dir)
 	c.Algoreg.Timeout = DefaultTimeout
 	if t := &a.Timeout; fieldOK(p, t, "", "algoreg.timeout") {
 		if t.val <= 0 {

@@ -21,7 +21,7 @@ import (
 type Env struct {
 	Source *sqlx.DB     // the source database
 	State  *state.Store // the state tables
-	API    *load.Client // the Algoreg API
+	API    *load.Client // the Algoreg API, shared by the runs (see NewAPI)
 	Logger *slog.Logger // nil: slog.Default()
 	// Metrics, if not nil, receives the runs' counts, API calls and
 	// outcomes.
@@ -320,6 +320,13 @@ func (r *run) resumable(ctx context.Context) (*state.Run, error) {
 // do decides the risk scan, runs the streams, then the retry of open
 // record errors.
 func (r *run) do(ctx, drain context.Context) error {
+	if r.calls() {
+		// Credentials the API refuses fail the run now, before any row
+		// is read, rather than on its first chunk.
+		if err := r.env.API.Login(ctx); err != nil {
+			return err
+		}
+	}
 	if err := r.decideRiskScan(ctx); err != nil {
 		return err
 	}

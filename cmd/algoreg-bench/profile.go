@@ -6,14 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/extract"
-	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/pipeline"
 	"github.com/algoreg/algoreg-etl/state"
 )
@@ -78,7 +76,10 @@ func pipelineMain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	api := load.NewClient(cfg.Algoreg.URL, load.BearerToken(cfg.Algoreg.Token.Reveal()), &http.Client{Timeout: cfg.Algoreg.Timeout})
+	api, err := pipeline.NewAPI(cfg.Algoreg)
+	if err != nil {
+		return err
+	}
 	env := &pipeline.Env{Source: src, State: st, API: api, Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)

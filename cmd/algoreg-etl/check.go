@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/algoreg/algoreg-etl/configs"
+	"github.com/algoreg/algoreg-etl/pipeline"
 	"github.com/algoreg/algoreg-etl/preflight"
 )
 
@@ -65,7 +66,12 @@ func (a *app) check(ctx context.Context, args []string, sample int, strict bool)
 	if cfg == nil {
 		return exitUsage
 	}
-	opts := preflight.Options{API: newAPIClient(cfg), Sample: sample, Report: print}
+	api, err := pipeline.NewAPI(cfg.Algoreg)
+	if err != nil {
+		print(preflight.Result{Status: preflight.Fail, Subject: "api", Message: err.Error()})
+		return exitFailed
+	}
+	opts := preflight.Options{API: api, Sample: sample, Report: print}
 	if len(args) == 1 {
 		job, err := cfg.Job(args[0])
 		if err != nil {

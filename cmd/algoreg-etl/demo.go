@@ -55,6 +55,9 @@ const demoPrefix = "algoreg_etl_demo_"
 // "algoreg-etl".
 var programName = "algoreg-etl"
 
+// demoUser is the programmatic user of the demo's sandbox.
+const demoUser = "demo@sandbox.test"
+
 func (a *app) demo(ctx context.Context, server string) int {
 	if server == "" {
 		server = os.Getenv("ALGOREG_ETL_DEMO_DATABASE")
@@ -82,14 +85,16 @@ func (a *app) demo(ctx context.Context, server string) int {
 		return a.fail(err, exitFailed)
 	}
 
-	token := randomHex(16)
-	api := algoregtest.NewHandler(token)
+	key := randomHex(16)
+	api := algoregtest.NewHandler("")
+	api.AddUser(demoUser, key)
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 
-	// The demo's config names the API by variables, since the sandbox is
-	// gone when the demo ends; the demo supplies them.
-	vars := map[string]string{"ALGOREG_URL": srv.URL, "ALGOREG_TOKEN": token}
+	// The demo's config names the API and its programmatic user by
+	// variables, since the sandbox is gone when the demo ends; the demo
+	// supplies them.
+	vars := map[string]string{"ALGOREG_URL": srv.URL, "ALGOREG_USERNAME": demoUser, "ALGOREG_PASSWORD": key}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return a.fail(err, exitFailed)
@@ -218,7 +223,7 @@ func writeDemoConfig(dir, dsn string) (string, error) {
 	}
 	text = strings.ReplaceAll(text, "../sql/example/", "")
 	text = "# Written by algoreg-etl demo: the example config, its databases filled in.\n" +
-		"# Runs need ALGOREG_URL and ALGOREG_TOKEN; reports need neither.\n\n" + text
+		"# Runs need ALGOREG_URL, ALGOREG_USERNAME and ALGOREG_PASSWORD; reports need none.\n\n" + text
 	for _, f := range []string{"customers.sql", "relations.sql"} {
 		q, err := etlsql.Example(f)
 		if err != nil {

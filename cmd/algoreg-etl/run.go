@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/extract"
-	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/pipeline"
 	"github.com/algoreg/algoreg-etl/state"
 )
@@ -228,6 +226,10 @@ func openState(ctx context.Context, cfg *configs.Config, current bool) (*state.S
 // connect opens the source and (current) state databases and the API
 // client of cfg.
 func (a *app) connect(ctx context.Context, cfg *configs.Config) (*pipeline.Env, func(), error) {
+	api, err := pipeline.NewAPI(cfg.Algoreg)
+	if err != nil {
+		return nil, nil, err
+	}
 	// Read-only: the pipeline cannot write to the source.
 	src, err := extract.Open(ctx, cfg.Source.DSN.Reveal())
 	if err != nil {
@@ -239,11 +241,7 @@ func (a *app) connect(ctx context.Context, cfg *configs.Config) (*pipeline.Env, 
 		src.Close()
 		return nil, nil, err
 	}
-	env := &pipeline.Env{Source: src, State: st, API: newAPIClient(cfg), Logger: a.logger}
+	env := &pipeline.Env{Source: src, State: st, API: api, Logger: a.logger}
 	return env, func() { src.Close(); st.Close() }, nil
 }
 
-// newAPIClient returns the client of cfg's Algoreg tenant.
-func newAPIClient(cfg *configs.Config) *load.Client {
-	return load.NewClient(cfg.Algoreg.URL, load.BearerToken(cfg.Algoreg.Token.Reveal()), &http.Client{Timeout: cfg.Algoreg.Timeout})
-}
