@@ -17,8 +17,14 @@ demo: build
 vet:
 	$(GO) vet ./...
 
+# The version and commit that `algoreg-etl version` prints and the User-Agent
+# carries (see package buildinfo).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/algoreg/algoreg-etl/buildinfo.version=$(VERSION) -X github.com/algoreg/algoreg-etl/buildinfo.commit=$(COMMIT)
+
 build:
-	$(GO) build -o bin/algoreg-etl ./cmd/algoreg-etl
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/algoreg-etl ./cmd/algoreg-etl
 
 .PHONY: report-check
 

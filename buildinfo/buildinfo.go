@@ -7,10 +7,12 @@
 // every binary (runtime/debug.ReadBuildInfo): a binary built with
 // `go build` in a git checkout carries the module's version (a tag, or a
 // pseudo-version such as v0.0.0-20260101120000-abcdef123456, with
-// "+dirty" when the tree had uncommitted changes) and the commit. A release
-// build may set the version explicitly:
+// "+dirty" when the tree had uncommitted changes) and the commit. Where the
+// toolchain cannot see the repository (a git worktree, a source tree copied
+// into a container, GOFLAGS=-buildvcs=false) a build sets both at link
+// time, as `make build` does:
 //
-//	go build -ldflags "-X github.com/algoreg/algoreg-etl/buildinfo.version=v1.2.0" ./cmd/algoreg-etl
+//	go build -ldflags "-X github.com/algoreg/algoreg-etl/buildinfo.version=v1.2.0 -X github.com/algoreg/algoreg-etl/buildinfo.commit=$(git rev-parse HEAD)" ./cmd/algoreg-etl
 package buildinfo
 
 import (
@@ -20,9 +22,9 @@ import (
 	"strings"
 )
 
-// version, when set at link time with -ldflags -X, replaces the module's
-// version from the build information.
-var version string
+// version and commit, when set at link time with -ldflags -X, replace the
+// module's version and the commit of the build information.
+var version, commit string
 
 // Info describes a build.
 type Info struct {
@@ -56,6 +58,9 @@ func Read() Info {
 	}
 	if version != "" {
 		info.Version = version
+	}
+	if commit != "" {
+		info.Commit = commit
 	}
 	return info
 }

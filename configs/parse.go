@@ -24,7 +24,7 @@ type Need uint
 const (
 	NeedState   Need = 1 << iota // state.dsn and state.schema; source.dsn too when state.dsn is not set
 	NeedSource                   // source.dsn
-	NeedAPI                      // algoreg.url, algoreg.token and algoreg.timeout
+	NeedAPI                      // the algoreg section: url, credentials, timeout, TLS files
 	NeedQueries                  // the jobs' SQL files (customers_query, relations_query)
 
 	NeedAll = NeedState | NeedSource | NeedAPI | NeedQueries

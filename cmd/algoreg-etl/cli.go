@@ -44,6 +44,7 @@ var exitMeanings = map[int]string{
 	exitLocked:      "the job is being run by another process: nothing was run",
 	exitInterrupted: "interrupted by a signal, after checkpointing",
 	exitRecordErrs:  "finished, but some records were invalid or refused by the API (see record_errors)",
+	exitAuth:        "the API refused the credentials (the message names the user): the run stopped, and no other login is made",
 }
 
 // Exit codes a command may return, set with exits.
@@ -64,7 +65,7 @@ func exits(cmd *cobra.Command, codes ...int) *cobra.Command {
 
 // Exit codes of the commands that run a job, and of the others.
 var (
-	runExits   = []int{exitOK, exitFailed, exitUsage, exitLocked, exitInterrupted, exitRecordErrs}
+	runExits   = []int{exitOK, exitFailed, exitUsage, exitLocked, exitInterrupted, exitRecordErrs, exitAuth}
 	plainExits = []int{exitOK, exitFailed, exitUsage}
 )
 
@@ -124,7 +125,7 @@ func (a *app) rootCmd() *cobra.Command {
 	completeValues(root, "log-level", "debug", "info", "warn", "error")
 
 	root.AddCommand(a.migrateCmd(), a.runCmd(), a.backfillCmd(), a.retryCmd(), a.serveCmd(), a.reconcileCmd(),
-		a.reportCmd(), a.pruneCmd(), a.checkCmd(), a.sandboxCmd(), a.demoCmd())
+		a.reportCmd(), a.pruneCmd(), a.checkCmd(), a.sandboxCmd(), a.demoCmd(), a.versionCmd())
 	root.SetHelpCommand(a.helpCmd())
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

@@ -21,6 +21,9 @@
 //	4  interrupted: the run stopped on a signal after checkpointing
 //	5  the run finished, but some records were invalid or refused by the
 //	   API; they are recorded as record errors
+//	6  the API refused the credentials (a login, or a call answered 401
+//	   or 403 after a fresh token): the run stopped before reading on, and
+//	   no other login is made; check algoreg.username and its key
 package main
 
 import (
@@ -49,6 +52,7 @@ const (
 	exitLocked      = 3
 	exitInterrupted = 4
 	exitRecordErrs  = 5
+	exitAuth        = 6
 )
 
 // app holds what every command shares.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/extract"
+	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/pipeline"
 	"github.com/algoreg/algoreg-etl/state"
 )
@@ -183,6 +184,8 @@ func exitCode(res *pipeline.Result, err error) int {
 		return exitLocked
 	case res != nil && res.Status == state.StatusInterrupted:
 		return exitInterrupted
+	case errors.Is(err, load.ErrUnauthorized):
+		return exitAuth
 	case err != nil:
 		return exitFailed
 	case res.Status == state.StatusPartial:

@@ -20,6 +20,8 @@ import (
 // sandboxOptions is what the sandbox's flags ask for.
 type sandboxOptions struct {
 	addr, token, log string
+	user, key        string
+	auth             algoregtest.AuthOptions
 	faults           algoregtest.Faults
 	failFor          time.Duration
 	poison           []string
@@ -31,12 +33,17 @@ func (a *app) sandboxCmd() *cobra.Command {
 		Use:   "sandbox",
 		Short: "Serve a local stand-in of the Algoreg API",
 		Long: "Serve a local stand-in of the Algoreg API (strict, in memory) until interrupted. " +
-			"It accepts the token of --token or $ALGOREG_TOKEN. " +
+			"It accepts a static bearer token (--token or $ALGOREG_TOKEN) and a programmatic user " +
+			"(--user and --key, or $ALGOREG_USERNAME and $ALGOREG_PASSWORD), who gets tokens from " +
+			"POST /api/v1/token (the OAuth2 password grant) or sends Basic credentials; tokens live " +
+			"--token-lifetime, and --lock-after failed logins in a row lock the account until the " +
+			"sandbox restarts. " +
 			"GET /_sandbox/customers, /_sandbox/relations and /_sandbox/calls list, as JSON, what it holds " +
 			"and every call it answered (size, status, disable_risk_scan, ...); --log writes the calls as JSON lines. " +
 			"The other flags make it misbehave as a loaded or failing API would.",
 		Example: "ALGOREG_TOKEN=secret algoreg-etl sandbox --addr 127.0.0.1:8080\n" +
-			"algoreg-etl sandbox --token secret --rate-500 0.1 --latency 50ms --poison C-0007 --log calls.jsonl",
+			"algoreg-etl sandbox --token secret --rate-500 0.1 --latency 50ms --poison C-0007 --log calls.jsonl\n" +
+			"algoreg-etl sandbox --user etl@sandbox.test --key secret --token-lifetime 30s",
 		Args: wantArgs(),
 		Run: func(cmd *cobra.Command, args []string) {
 			a.code = a.sandbox(cmd.Context(), o)
@@ -45,6 +52,11 @@ func (a *app) sandboxCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	f.StringVar(&o.token, "token", "", "bearer token the sandbox accepts (default $ALGOREG_TOKEN)")
+	f.StringVar(&o.user, "user", "", "email of the programmatic user the sandbox accepts (default $ALGOREG_USERNAME)")
+	f.StringVar(&o.key, "key", "", "the user's API key (default $ALGOREG_PASSWORD)")
+	f.DurationVar(&o.auth.TokenLifetime, "token-lifetime", algoregtest.DefaultTokenLifetime, "how long a token from /api/v1/token is accepted")
+	f.BoolVar(&o.auth.OmitExpiresIn, "no-expires-in", false, "leave expires_in out of the token answers, as the vendor's documentation does")
+	f.IntVar(&o.auth.LockAfter, "lock-after", algoregtest.DefaultLockAfter, "failed logins in a row that lock the user's account")
 	f.StringVar(&o.log, "log", "", "write each call, as a JSON line, to this file (created anew)")
 	f.DurationVar(&o.faults.Latency, "latency", 0, "add this delay to every call")
 	f.Float64Var(&o.faults.Rate500, "rate-500", 0, "answer this fraction of the calls 500 (0..1)")
@@ -74,6 +86,12 @@ func (o *sandboxOptions) check() string {
 	if sum := o.faults.Rate500 + o.faults.Rate429; sum > 1 {
 		problems = append(problems, fmt.Sprintf("--rate-500 and --rate-429 add up to more than 1 (%g)", sum))
 	}
+	if o.auth.TokenLifetime <= 0 {
+		problems = append(problems, fmt.Sprintf("--token-lifetime must be more than 0, got %v", o.auth.TokenLifetime))
+	}
+	if o.auth.LockAfter <= 0 {
+		problems = append(problems, fmt.Sprintf("--lock-after must be 1 or more, got %d", o.auth.LockAfter))
+	}
 	for name, n := range map[string]int{"max-concurrent": o.faults.MaxConcurrent, "max-records": o.faults.MaxRecords} {
 		if n < 0 {
 			problems = append(problems, fmt.Sprintf("--%s must be 0 or more, got %d", name, n))
@@ -89,16 +107,28 @@ func (o *sandboxOptions) check() string {
 }
 
 func (a *app) sandbox(ctx context.Context, o sandboxOptions) int {
-	if o.token == "" {
-		o.token = os.Getenv("ALGOREG_TOKEN")
+	for _, v := range []struct {
+		flag *string
+		env  string
+	}{{&o.token, "ALGOREG_TOKEN"}, {&o.user, "ALGOREG_USERNAME"}, {&o.key, "ALGOREG_PASSWORD"}} {
+		if *v.flag == "" {
+			*v.flag = os.Getenv(v.env)
+		}
 	}
-	if o.token == "" {
-		return a.badArg("no token: pass --token or set ALGOREG_TOKEN")
+	switch {
+	case o.token == "" && o.user == "":
+		return a.badArg("no credentials: pass --token (or set ALGOREG_TOKEN), or --user and --key (or set ALGOREG_USERNAME and ALGOREG_PASSWORD)")
+	case (o.user == "") != (o.key == ""):
+		return a.badArg("--user and --key go together (or ALGOREG_USERNAME and ALGOREG_PASSWORD)")
 	}
 	if problem := o.check(); problem != "" {
 		return a.badArg("%s", problem)
 	}
 	h := algoregtest.NewHandler(o.token)
+	if o.user != "" {
+		h.AddUser(o.user, o.key)
+	}
+	h.SetAuth(o.auth)
 	h.SetFaults(o.faults)
 	for _, id := range o.poison {
 		h.Poison(id, "poisoned with --poison")
@@ -124,7 +154,8 @@ func (a *app) sandbox(ctx context.Context, o sandboxOptions) int {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	url := "http://" + ln.Addr().String()
 	a.logger.Info("sandbox listening", "url", url, "endpoint", load.SavePath,
-		"listings", url+algoregtest.InspectPrefix+"{customers,relations,calls}")
+		"listings", url+algoregtest.InspectPrefix+"{customers,relations,calls}",
+		"token_endpoint", load.TokenPath, "user", o.user, "token_lifetime", o.auth.TokenLifetime)
 	if f := o.faults; f != (algoregtest.Faults{}) || o.failFor > 0 || len(o.poison) > 0 {
 		a.logger.Info("sandbox faults", "latency", f.Latency, "rate_500", f.Rate500, "rate_429", f.Rate429,
 			"retry_after", f.RetryAfter, "max_concurrent", f.MaxConcurrent, "max_records", f.MaxRecords,
