@@ -237,20 +237,35 @@ func (c *checker) api(ctx context.Context) {
 // verify_input, so that nothing is stored.
 var probe = load.Customer{ExternalID: "algoreg-etl-check", AccountType: load.AccountIndividual, LastName: "Check"}
 
-// checkAPI makes one call that proves the credentials without changing
-// anything: a Save customers call with verify_input and one made-up
-// customer. It is the one place that knows how credentials are proven.
+// checkAPI proves the credentials without changing anything: a login (one
+// token call, with the OAuth2 password grant; none otherwise), then a Save
+// customers call with verify_input and one made-up customer. A refused
+// login is made once, never again by the same client. It is the one place
+// that knows how credentials are proven.
 func checkAPI(ctx context.Context, api *load.Client) Result {
 	const subject = "api"
-	_, err := api.Save(ctx, &load.SaveRequest{Customers: []load.Customer{probe}, VerifyInput: true, DisableRiskScan: true})
+	keys := "algoreg.token"
+	if user := api.Auth().Username(); user != "" {
+		keys = fmt.Sprintf("algoreg.username (%s) and its key (algoreg.password or password_file)", user)
+	}
+	err := api.Login(ctx)
+	if err == nil {
+		_, err = api.Save(ctx, &load.SaveRequest{Customers: []load.Customer{probe}, VerifyInput: true, DisableRiskScan: true})
+	}
 	var apiErr *load.APIError
 	switch {
 	case err == nil:
 		return Result{OK, subject, fmt.Sprintf("%s accepted the credentials (a verify_input call, which stores nothing)", api.Endpoint())}
+	case errors.Is(err, load.ErrUnauthorized):
+		msg := err.Error()
+		if errors.As(err, &apiErr) {
+			msg = fmt.Sprintf("%d %s", apiErr.StatusCode, apiErr.Message())
+		}
+		return Result{Fail, subject, fmt.Sprintf("%s refused the credentials (%s): check %s", api.Endpoint(), msg, keys)}
 	case errors.As(err, &apiErr):
 		switch s := apiErr.StatusCode; {
 		case s == 401 || s == 403:
-			return Result{Fail, subject, fmt.Sprintf("%s refused the credentials (%s): check algoreg.token", api.Endpoint(), apiErr.Message())}
+			return Result{Fail, subject, fmt.Sprintf("%s refused the credentials (%s): check %s", api.Endpoint(), apiErr.Message(), keys)}
 		case s == 404 || s == 405:
 			return Result{Fail, subject, fmt.Sprintf("%s answered %d (%s): check algoreg.url, the tenant's API base URL", api.Endpoint(), s, apiErr.Message())}
 		case s >= 400 && s < 500 && s != 408 && s != 429:
@@ -260,5 +275,5 @@ func checkAPI(ctx context.Context, api *load.Client) Result {
 		}
 		return Result{Fail, subject, fmt.Sprintf("%s answered %d (%s): the API is not serving now; try again later", api.Endpoint(), apiErr.StatusCode, apiErr.Message())}
 	}
-	return Result{Fail, subject, fmt.Sprintf("cannot reach the API: %v; check algoreg.url and the network (HTTPS_PROXY)", err)}
+	return Result{Fail, subject, fmt.Sprintf("cannot reach the API: %v; check algoreg.url and the network (HTTPS_PROXY, ca_file)", err)}
 }

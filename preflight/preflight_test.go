@@ -160,15 +160,37 @@ func TestExampleDeployment(t *testing.T) {
 func TestWrongToken(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t, "")
-	results := d.check(t, load.NewClient(d.api.URL, "wrong-token", nil), preflight.Options{})
+	results := d.check(t, load.NewClient(d.api.URL, load.BearerToken("wrong-token"), nil), preflight.Options{})
 	expect(t, results, "api", preflight.Fail, "refused the credentials", "check algoreg.token")
 	for _, r := range results {
 		if r.Status == preflight.Fail && r.Subject != "api" {
 			t.Errorf("also failed: %s", r)
 		}
 	}
-	results = d.check(t, load.NewClient("http://127.0.0.1:1", d.api.Token, nil), preflight.Options{})
+	results = d.check(t, load.NewClient("http://127.0.0.1:1", load.BearerToken(d.api.Token), nil), preflight.Options{})
 	expect(t, results, "api", preflight.Fail, "cannot reach the API")
+}
+
+// A programmatic user's credentials are proven by one token call; a wrong
+// key fails with the user named, after that one call and no other.
+func TestProgrammaticUser(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, "")
+	results := d.check(t, d.api.ClientWith(load.PasswordGrant(d.api.Username, d.api.Key)), preflight.Options{})
+	expect(t, results, "api", preflight.OK, "accepted the credentials")
+	if d.api.TokenRequests() != 1 {
+		t.Errorf("%d token calls, want 1", d.api.TokenRequests())
+	}
+	results = d.check(t, d.api.ClientWith(load.PasswordGrant(d.api.Username, "wrong-key")), preflight.Options{})
+	expect(t, results, "api", preflight.Fail, "refused the credentials (401 invalid_grant", "check algoreg.username (etl@sandbox.test)")
+	if d.api.TokenRequests() != 2 || strings.Contains(lines(results), "wrong-key") {
+		t.Errorf("%d token calls, want 2; results:\n%s", d.api.TokenRequests(), lines(results))
+	}
+	results = d.check(t, d.api.ClientWith(load.BasicAuth(d.api.Username, "wrong-key")), preflight.Options{})
+	expect(t, results, "api", preflight.Fail, "refused the credentials (401 invalid_grant")
+	if d.api.TokenRequests() != 2 || d.api.FailedLogins() != 2 {
+		t.Errorf("%d token calls, %d failed logins; want 2, 2", d.api.TokenRequests(), d.api.FailedLogins())
+	}
 }
 
 // A query without a cursor column fails with the columns to add; one whose
