@@ -152,6 +152,7 @@ type credentials struct {
 	refreshAt time.Time // from then on, a new token is fetched in the background
 	expireAt  time.Time // from then on, the token is no longer used
 	fetching  *fetch    // the token call in progress; nil if none
+	failedAt  time.Time // when the last token call failed (not refused)
 
 	// Basic auth: until proven, one call at a time.
 	proven bool
@@ -227,8 +228,10 @@ func (cr *credentials) authorizeToken(ctx context.Context) (authorization, error
 		}
 		now := time.Now()
 		if cr.token != "" && now.Before(cr.expireAt) {
-			if !now.Before(cr.refreshAt) && cr.fetching == nil {
-				cr.startFetch(ctx) // in the background: the current token is still good
+			// In the background, the current token being still good; after
+			// a failed token call, the next waits a second.
+			if !now.Before(cr.refreshAt) && cr.fetching == nil && now.Sub(cr.failedAt) >= time.Second {
+				cr.startFetch(ctx)
 			}
 			a := authorization{header: "Bearer " + cr.token, gen: cr.gen}
 			cr.mu.Unlock()
@@ -276,6 +279,8 @@ func (cr *credentials) startFetch(ctx context.Context) {
 		case errors.Is(err, ErrUnauthorized):
 			cr.refused = err
 			cr.token = ""
+		default:
+			cr.failedAt = time.Now()
 		}
 		cr.fetching = nil
 		f.err = err

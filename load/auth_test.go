@@ -292,3 +292,37 @@ func TestCredentialsNeverShown(t *testing.T) {
 		})
 	}
 }
+
+// A background renewal that fails leaves the current token in use; the
+// next is tried a second later, not at every call.
+func TestFailedRenewalKeepsTheToken(t *testing.T) {
+	s := algoregtest.NewServer(t)
+	s.SetAuth(algoregtest.AuthOptions{TokenLifetime: 2 * time.Second})
+	var mu sync.Mutex
+	tokenCalls := 0
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == load.TokenPath {
+			mu.Lock()
+			tokenCalls++
+			fail := tokenCalls == 2 // the first renewal
+			mu.Unlock()
+			if fail {
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+		}
+		s.ServeHTTP(w, r)
+	}))
+	defer api.Close()
+	snd := load.NewSender(load.NewClient(api.URL, load.PasswordGrant(s.Username, s.Key), nil), load.SenderOptions{})
+	for start := time.Now(); time.Since(start) < 2500*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+		if out, err := snd.Send(context.Background(), chunk("C", 1)); err != nil || out.Retries != 0 {
+			t.Fatalf("Send: %v, %d retries", err, out.Retries)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if tokenCalls != 3 || s.Unauthorized() != 0 {
+		t.Errorf("%d token calls (one failed), %d 401s; want 3, 0", tokenCalls, s.Unauthorized())
+	}
+}

@@ -31,10 +31,10 @@ type HTTPOptions struct {
 //   - proxies from the environment, as http.ProxyFromEnvironment reads it:
 //     HTTPS_PROXY (or https_proxy) for https:// URLs, HTTP_PROXY for
 //     http:// ones, and NO_PROXY, a comma-separated list of hosts, domains
-//     (".bank.example" or "bank.example" for it and its subdomains), IP
-//     addresses and CIDR ranges reached directly; loopback addresses are
-//     always reached directly. The variables are read once, at the first
-//     call.
+//     ("bank.example" for it and its subdomains, ".bank.example" for its
+//     subdomains only), IP addresses and CIDR ranges reached directly;
+//     loopback addresses are always reached directly. The variables are
+//     read once per process, at the first call.
 //   - TLS 1.2 or later, verified against the system's roots plus
 //     CAFile's certificates; the client certificate of CertFile and KeyFile
 //     when given. The files are read here, once.

@@ -66,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from sending a call to the Algoreg API to reading its answer.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60},
 		}, []string{"etl_job"}),
-		retries: counter("api_retries_total", "HTTP calls that repeated one that failed (network error, 5xx, 429).", "etl_job"),
+		retries: counter("api_retries_total", "HTTP calls that repeated one that failed (network error, 5xx, 429, or a 401 after the token was renewed).", "etl_job"),
 		runs:    counter("runs_total", "Runs finished, by kind and status (succeeded, partial, failed, interrupted).", "etl_job", "kind", "status"),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "algoreg_etl_run_duration_seconds",

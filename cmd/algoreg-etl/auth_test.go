@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
 	"github.com/algoreg/algoreg-etl/sql/sqltest"
 )
+
+// sandboxToken matches a token the sandbox gives out.
+var sandboxToken = regexp.MustCompile(`tok-[0-9a-f]{32}`)
 
 // userDeployment is deployment with a programmatic user instead of the
 // token: algoreg lines replace "token: ...", each indented by two spaces.
@@ -50,8 +54,12 @@ func TestRunWithAWrongKey(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	}
-	if strings.Contains(stderr+out, key) {
+	_, report, _ := cli(t, "report", "run", "1", "--format", "json", "--show-pii", "--config", path)
+	if strings.Contains(stderr+out+report, key) {
 		t.Error("the key appears in the output")
+	}
+	if !strings.Contains(report, `algoreg login as \"etl@sandbox.test\": the API refused the credentials`) {
+		t.Errorf("the run's report does not say why it failed:\n%s", report)
 	}
 	if !strings.Contains(out, "failed") {
 		t.Errorf("the summary does not say the run failed:\n%s", out)
@@ -67,9 +75,19 @@ func TestRunWithAKeyFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "algoreg-key"), []byte(api.Key+"\n"), 0o400); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := cli(t, "run", "customers", "--config", path)
+	code, out, stderr := cli(t, "run", "customers", "--config", path, "--log-level", "debug", "--log-format", "json")
 	if code != exitRecordErrs || api.TokenRequests() != 1 || len(api.Customers()) == 0 || api.Unauthorized() != 0 {
 		t.Errorf("exit %d, %d token calls, %d customers, %d 401s\n%s%s", code, api.TokenRequests(), len(api.Customers()), api.Unauthorized(), out, stderr)
+	}
+	// Neither the key nor the token appears in the logs, the summary or
+	// the reports.
+	outputs := out + stderr
+	for _, args := range [][]string{{"report", "runs"}, {"report", "run", "1", "--format", "json"}, {"report", "errors", "--format", "csv"}} {
+		_, out, stderr := cli(t, append(args, "--config", path)...)
+		outputs += out + stderr
+	}
+	if strings.Contains(outputs, api.Key) || sandboxToken.MatchString(outputs) {
+		t.Errorf("the key or a token appears in the output:\n%s", outputs)
 	}
 	if ua := api.UserAgents(); len(ua) != 1 || !strings.HasPrefix(ua[0], "algoreg-etl/") {
 		t.Errorf("User-Agents %q", ua)

@@ -323,6 +323,8 @@ func TestExamplesRunAsWritten(t *testing.T) {
 	sh := newShell(t, dir,
 		"ALGOREG_ETL_CONFIG="+config,
 		"ALGOREG_URL="+api.URL,
+		"ALGOREG_USERNAME="+api.Username,
+		"ALGOREG_PASSWORD="+api.Key,
 		"ALGOREG_TOKEN="+api.Token,
 		"ALGOREG_ETL_DEMO_DATABASE="+server)
 	examplePorts(t)
