@@ -247,4 +247,3 @@ func (a *app) connect(ctx context.Context, cfg *configs.Config) (*pipeline.Env, 
 	env := &pipeline.Env{Source: src, State: st, API: api, Logger: a.logger}
 	return env, func() { src.Close(); st.Close() }, nil
 }
-
