@@ -360,10 +360,14 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 	if err != nil {
 		return fail("encoding the request: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, bytes.NewReader(body))
+	// The body holds the key: it must never be replayed to where a 307 or
+	// 308 points, so the request has no GetBody and a redirect is answered
+	// as it is.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, io.NopCloser(bytes.NewReader(body)))
 	if err != nil {
 		return fail("building the request: %w", err)
 	}
+	req.ContentLength = int64(len(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)

@@ -326,3 +326,29 @@ func TestFailedRenewalKeepsTheToken(t *testing.T) {
 		t.Errorf("%d token calls (one failed), %d 401s; want 3, 0", tokenCalls, s.Unauthorized())
 	}
 }
+
+// A token endpoint that redirects does not get the key sent on to where it
+// points.
+func TestTokenCallNotRedirected(t *testing.T) {
+	var elsewhere int
+	var mu sync.Mutex
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere++
+		mu.Unlock()
+	}))
+	defer other.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+load.TokenPath, http.StatusPermanentRedirect)
+	}))
+	defer api.Close()
+	err := load.NewClient(api.URL, load.PasswordGrant("u@b", "k3y"), nil).Login(context.Background())
+	if err == nil || errors.Is(err, load.ErrUnauthorized) || !strings.Contains(err.Error(), "HTTP 308") {
+		t.Errorf("Login: %v, want the 308 answered as it is", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if elsewhere != 0 {
+		t.Errorf("the redirect was followed %d times", elsewhere)
+	}
+}
