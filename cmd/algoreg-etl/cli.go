@@ -44,7 +44,7 @@ var exitMeanings = map[int]string{
 	exitLocked:      "the job is being run by another process: nothing was run",
 	exitInterrupted: "interrupted by a signal, after checkpointing",
 	exitRecordErrs:  "finished, but some records were invalid or refused by the API (see record_errors)",
-	exitAuth:        "the API refused the credentials (the message names the user): the run stopped, and no other login is made",
+	exitAuth:        "the API refused the credentials (the message names the user): the run stopped; a refused login is never tried again",
 }
 
 // Exit codes a command may return, set with exits.

@@ -22,8 +22,8 @@
 //	5  the run finished, but some records were invalid or refused by the
 //	   API; they are recorded as record errors
 //	6  the API refused the credentials (a login, or a call answered 401
-//	   or 403 that no fresh token mends): the run stopped, and the process
-//	   makes no other login; check algoreg.username and its key
+//	   or 403 that no fresh token mends): the run stopped; a refused login
+//	   is never tried again; check algoreg.username and its key
 package main
 
 import (
