@@ -112,7 +112,7 @@ func newSimAPI(t *testing.T, seed uint64) *simAPI {
 // client returns a client of the API with a short timeout, so that a call
 // the API never answers fails fast.
 func (a *simAPI) client() *load.Client {
-	return load.NewClient(a.srv.URL, a.sandbox.Token, simHTTPClient())
+	return load.NewClient(a.srv.URL, load.BearerToken(a.sandbox.Token), simHTTPClient())
 }
 
 func simHTTPClient() *http.Client { return &http.Client{Timeout: simCallTimeout} }

@@ -644,7 +644,7 @@ func simChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	client := load.NewClient(os.Getenv("SIM_CHILD_API"), os.Getenv("SIM_CHILD_TOKEN"), simHTTPClient())
+	client := load.NewClient(os.Getenv("SIM_CHILD_API"), load.BearerToken(os.Getenv("SIM_CHILD_TOKEN")), simHTTPClient())
 	env := &pipeline.Env{Source: src, State: st, API: client, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	opts := pipeline.Options{Kind: os.Getenv("SIM_CHILD_KIND"), DryRun: os.Getenv("SIM_CHILD_DRY") == "true"}
 	if _, err := pipeline.Run(ctx, env, job, opts); err != nil {
