@@ -348,6 +348,12 @@ func (s *sim) checkRuns(ctx context.Context, errs []simError) {
 		if finished && (r.Status == state.StatusPartial) != (c.Invalid+c.Rejected > 0) {
 			t.Errorf("%s: status %s with %d invalid and %d rejected", name, r.Status, c.Invalid, c.Rejected)
 		}
+		if finished && r.Kind == state.KindReconcile && c.Extracted != st.rows {
+			t.Errorf("%s: extracted %d; the job's queries returned %d rows", name, c.Extracted, st.rows)
+		}
+		if finished && c.New+c.Changed != c.Sent+c.Rejected {
+			t.Errorf("%s: new %d + changed %d != sent %d + rejected %d", name, c.New, c.Changed, c.Sent, c.Rejected)
+		}
 		if st.killed {
 			continue // its counts are those of its last checkpoint
 		}

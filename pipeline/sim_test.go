@@ -362,6 +362,7 @@ type simStep struct {
 	stopped bool     // its process was killed or its context cancelled
 	killed  bool     // ... killed
 	gone    []string // refs deleted from the source at the time
+	rows    int64    // the rows the job's queries returned at the time
 	err     error
 }
 
@@ -522,6 +523,7 @@ func (s *sim) do(ctx context.Context, st *simStep, rate float64, kinds []simFaul
 	for ref := range s.w.gone {
 		st.gone = append(st.gone, ref)
 	}
+	st.rows = s.rowsOf(st.job)
 
 	// A killed process's lock is freed once the server sees its connection
 	// gone: wait for it.
@@ -561,6 +563,20 @@ func (s *sim) do(ctx context.Context, st *simStep, rate float64, kinds []simFaul
 	if errors.Is(st.err, state.ErrLocked) {
 		s.t.Errorf("step %d: %s: the job's lock was never freed: %v", st.n, st.what, st.err)
 	}
+}
+
+// rowsOf returns how many rows the job's queries return now.
+func (s *sim) rowsOf(j *configs.Job) int64 {
+	var n int64
+	for _, c := range s.w.clients {
+		if s.jobOf(c.ref) == j {
+			n++
+		}
+	}
+	if j == s.relationsJob() {
+		n += int64(len(s.w.links))
+	}
+	return n
 }
 
 // outcome describes what a step did, for the story of a seed.
