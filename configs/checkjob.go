@@ -45,6 +45,7 @@ func checkJob(p *problems, e *jobEntry, i int, dir string) Job {
 	}
 	j.AccountTypes = checkAccountTypes(p, &e.AccountTypes, label)
 	j.Countries = checkCountries(p, &e.Countries, label)
+	j.OnInvalidField = checkOnInvalidField(p, &e.OnInvalidField, label)
 	j.RelationsQuery, j.RelationsSQL = readQuery(p, &e.RelationsQuery, label, "relations_query", dir)
 	j.RelationTypes = checkRelationTypes(p, &e.RelationTypes, label)
 	rq, rt := &e.RelationsQuery, &e.RelationTypes
@@ -263,6 +264,45 @@ func checkCountries(p *problems, f *field[mapping[string]], job string) map[stri
 // countryCodeShape is the shape of an ISO 3166-1 code: alpha-2, alpha-3 or
 // numeric.
 var countryCodeShape = regexp.MustCompile(`^([A-Z]{2,3}|[0-9]{1,3})$`)
+
+// checkOnInvalidField checks on_invalid_field: per optional field, or
+// "default" for those not named, InvalidFieldDrop or InvalidFieldReject.
+// It returns the policy of every optional field.
+func checkOnInvalidField(p *problems, f *field[mapping[string]], job string) map[string]string {
+	const key = "on_invalid_field"
+	out := defaultOnInvalidField()
+	if !fieldOK(p, f, job, key) {
+		return out
+	}
+	known := make(map[string]bool, len(OptionalFields))
+	for _, name := range OptionalFields {
+		known[name] = true
+	}
+	named := make(map[string]string)
+	for _, e := range f.val {
+		switch {
+		case e.bad != "":
+			p.add(e.line, job, entryKey(key, e.key), "%s", e.bad)
+		case e.key != "default" && !known[e.key]:
+			p.add(e.line, job, entryKey(key, e.key), "not an optional field: want \"default\" or one of %s (an invalid value of any other field always rejects the row)", strings.Join(OptionalFields, ", "))
+		case e.val != InvalidFieldDrop && e.val != InvalidFieldReject:
+			p.add(e.line, job, entryKey(key, e.key), "want %q or %q, got %q", InvalidFieldDrop, InvalidFieldReject, e.val)
+		default:
+			named[e.key] = e.val
+		}
+	}
+	if d, ok := named["default"]; ok {
+		for name := range out {
+			out[name] = d
+		}
+	}
+	for name, v := range named {
+		if name != "default" {
+			out[name] = v
+		}
+	}
+	return out
+}
 
 // entryKey names the entry k of mapping key for messages.
 func entryKey(key, k string) string {

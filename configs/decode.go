@@ -59,6 +59,7 @@ type jobEntry struct {
 	RelationTypes     field[mapping[int64]]   `yaml:"relation_types"`
 	AccountTypes      field[mapping[string]]  `yaml:"account_types"`
 	Countries         field[mapping[string]]  `yaml:"countries"`
+	OnInvalidField    field[mapping[string]]  `yaml:"on_invalid_field"`
 	ChunkSize         field[int]              `yaml:"chunk_size"`
 	Concurrency       field[concurrencyValue] `yaml:"concurrency"`
 	MaxConcurrency    field[int]              `yaml:"max_concurrency"`

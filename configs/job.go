@@ -88,6 +88,16 @@ type Job struct {
 	// drop the value. It is tried before the codes and names the pipeline
 	// knows (see transform.Options.Countries). Nil when not given.
 	Countries map[string]string
+	// OnInvalidField is key on_invalid_field: for each of OptionalFields,
+	// what a run does with a customer whose value of it is invalid (a date
+	// of birth in the future, an unassigned country code, ...):
+	// InvalidFieldDrop sends the customer without the field and records a
+	// warning, InvalidFieldReject records an error and sends nothing. Every
+	// optional field is present; the default is InvalidFieldDrop for each,
+	// since a customer left out of screening is worse than one screened
+	// without, say, a date of birth. An invalid value of any other field
+	// always rejects the row.
+	OnInvalidField map[string]string
 
 	ChunkSize int // key chunk_size: customers per API call, 1..10000
 	// Concurrency is key concurrency: API calls in flight, 1..64. With
@@ -154,6 +164,30 @@ type Job struct {
 	MaxDisableFraction float64
 }
 
+// The values of a job's on_invalid_field entries.
+const (
+	InvalidFieldDrop   = "drop"   // send the customer without the field, with a recorded warning
+	InvalidFieldReject = "reject" // record an error; send nothing
+)
+
+// OptionalFields are the customer fields that on_invalid_field names: those
+// whose invalid value may be left out of a customer sent anyway. The
+// pipeline's tests check that they are the transform package's.
+var OptionalFields = []string{
+	"date_of_birth", "nationality_codes", "domicile_codes", "alias_ids", "registration_number",
+	"phone", "comment", "kyc_level", "kyc_level_requested", "fields",
+}
+
+// defaultOnInvalidField returns the default of Job.OnInvalidField: drop
+// every optional field's invalid value.
+func defaultOnInvalidField() map[string]string {
+	m := make(map[string]string, len(OptionalFields))
+	for _, f := range OptionalFields {
+		m[f] = InvalidFieldDrop
+	}
+	return m
+}
+
 // DefaultJob returns a job named name with every optional key at its
 // default, as Load and Parse give it when the file sets nothing else. It has
 // no query: set CustomersSQL (and RelationsSQL with RelationTypes for
@@ -176,6 +210,7 @@ func DefaultJob(name string) Job {
 		StuckAfter:         DefaultStuckAfter,
 		DrainTimeout:       DefaultDrainTimeout,
 		HistoryDays:        DefaultHistoryDays,
+		OnInvalidField:     defaultOnInvalidField(),
 		OnMissing:          DefaultOnMissing,
 		MaxDisableFraction: DefaultMaxDisableFraction,
 		Timezone:           time.UTC,
@@ -200,6 +235,7 @@ func (j Job) LogValue() slog.Value {
 	if len(j.Countries) > 0 {
 		attrs = append(attrs, slog.Any("countries", j.Countries))
 	}
+	attrs = append(attrs, slog.Any("on_invalid_field", j.OnInvalidField))
 	attrs = append(attrs,
 		slog.Int("chunk_size", j.ChunkSize),
 		slog.Int("concurrency", j.Concurrency),

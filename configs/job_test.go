@@ -32,6 +32,18 @@ func TestJobKeys(t *testing.T) {
 			func(j *configs.Job) any { return fmt.Sprint(j.Countries) }, "map[Deutschland:DEU Kazakstan:KZ Norge:NO unknown: Österreich:040]"},
 		{"countries, one value in two cases", "    countries: {UK: GB, uk: gb}\n",
 			func(j *configs.Job) any { return fmt.Sprint(j.Countries) }, "map[UK:GB uk:GB]"},
+		{"on_invalid_field default", "",
+			func(j *configs.Job) any {
+				return fmt.Sprintln(len(j.OnInvalidField), j.OnInvalidField["date_of_birth"], j.OnInvalidField["fields"])
+			}, "10 drop drop\n"},
+		{"on_invalid_field one field", "    on_invalid_field: {date_of_birth: reject}\n",
+			func(j *configs.Job) any {
+				return fmt.Sprintln(j.OnInvalidField["date_of_birth"], j.OnInvalidField["phone"])
+			}, "reject drop\n"},
+		{"on_invalid_field default and one field", "    on_invalid_field:\n      default: reject\n      date_of_birth: drop\n",
+			func(j *configs.Job) any {
+				return fmt.Sprintln(j.OnInvalidField["date_of_birth"], j.OnInvalidField["phone"])
+			}, "drop reject\n"},
 		{"lookback", "    lookback: 10m\n",
 			func(j *configs.Job) any { return j.Lookback }, 10 * time.Minute},
 		{"lookback 0", "    lookback: 0s\n",
@@ -154,6 +166,10 @@ func TestJobKeyErrors(t *testing.T) {
 			[]string{at(9, `lookback: must not be negative, got -1m0s`)}},
 		{"lookback without unit", "    lookback: 60\n",
 			[]string{at(9, `lookback: want a duration such as "30s" or "5m", got "60"`)}},
+		{"on_invalid_field of a required field", "    on_invalid_field: {last_name: drop}\n",
+			[]string{at(9, `on_invalid_field.last_name: not an optional field: want "default" or one of date_of_birth, `)}},
+		{"on_invalid_field value unknown", "    on_invalid_field: {phone: ignore}\n",
+			[]string{at(9, `on_invalid_field.phone: want "drop" or "reject", got "ignore"`)}},
 		{"on_missing unknown", "    on_missing: delete\n",
 			[]string{at(9, `on_missing: want "report" or "disable", got "delete"`)}},
 		{"max_disable_fraction over 1", "    max_disable_fraction: 5\n",

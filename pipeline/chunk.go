@@ -240,6 +240,10 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 			d.New++
 			r.example("new", rec.externalID)
 		}
+		if len(rec.dropped) > 0 {
+			errs = append(errs, droppedWarnings(rec)...)
+			d.Warnings += int64(len(rec.dropped))
+		}
 		send = append(send, rec)
 	}
 

@@ -102,9 +102,10 @@ func TestRunRetriesRelationOfFailedCustomer(t *testing.T) {
 	f := newFixture(t)
 	sqltest.Seed(t, f.db)
 	f.withRelations(t)
-	// C-0013 is invalid (born 2999): link it to Helvetia as a director.
+	// C-0021 is invalid (a trust, none of account_types): link it to
+	// Helvetia as a director.
 	f.exec(t, `INSERT INTO client_links (company_id, party_id, link_kind, updated_at)
-		SELECT co.id, pa.id, 'director', '2025-01-01' FROM clients co, clients pa WHERE co.client_ref = 'C-0008' AND pa.client_ref = 'C-0013'`)
+		SELECT co.id, pa.id, 'director', '2025-01-01' FROM clients co, clients pa WHERE co.client_ref = 'C-0008' AND pa.client_ref = 'C-0021'`)
 	var link string
 	if err := f.db.Get(&link, `SELECT 'L-' || max(id) FROM client_links`); err != nil {
 		t.Fatal(err)
@@ -120,16 +121,16 @@ func TestRunRetriesRelationOfFailedCustomer(t *testing.T) {
 	found := false
 	for _, e := range errs {
 		if e.ExternalID == link {
-			found = e.Code == pipeline.CodeCustomerNotSent && e.Stage == state.StageDependency && strings.Contains(e.Message, "C-0013")
+			found = e.Code == pipeline.CodeCustomerNotSent && e.Stage == state.StageDependency && strings.Contains(e.Message, "C-0021")
 		}
 	}
 	if !found {
-		t.Fatalf("no customer_not_sent error for %s naming C-0013 in %+v", link, errs)
+		t.Fatalf("no customer_not_sent error for %s naming C-0021 in %+v", link, errs)
 	}
 
-	f.exec(t, `UPDATE clients SET birth_date = '1999-01-01' WHERE client_ref = 'C-0013'`)
+	f.exec(t, `UPDATE clients SET kind = 'company' WHERE client_ref = 'C-0021'`)
 	f.run(t)
-	if r, ok := f.api.Relations()[link]; !ok || r.ChildCustomerExternalID != "C-0013" {
+	if r, ok := f.api.Relations()[link]; !ok || r.ChildCustomerExternalID != "C-0021" {
 		t.Errorf("relation %s after the fix: %+v, %v", link, r, ok)
 	}
 }

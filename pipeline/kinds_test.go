@@ -37,12 +37,14 @@ func TestVerifyAndOfflineRunsPersistNothing(t *testing.T) {
 			}
 		}
 		run, _ := f.env.State.Run(context.Background(), res.RunID)
-		if run.Kind != kind || run.Invalid != 5 || run.Sent == 0 {
+		// Of the seed's five rows with invalid values, C-0021 is refused and
+		// the four others sent without their invalid optional field.
+		if run.Kind != kind || run.Invalid != 1 || run.Warnings < 4 || run.Sent == 0 {
 			t.Errorf("%s run row: %+v", kind, run)
 		}
 		errs, _ := f.env.State.RecordErrorsOfRun(context.Background(), res.RunID)
 		if len(errs) < 5 {
-			t.Errorf("%s recorded %d findings, want the 5 invalid rows at least", kind, len(errs))
+			t.Errorf("%s recorded %d findings, want the 5 rows with invalid values at least", kind, len(errs))
 		}
 		switch kind {
 		case state.KindOffline:

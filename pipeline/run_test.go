@@ -216,6 +216,9 @@ func TestRunEqualTimestamps(t *testing.T) {
 
 func TestRunRecordsInvalidRowsAndGoesOn(t *testing.T) {
 	f := newFixture(t)
+	for field := range f.job.OnInvalidField {
+		f.job.OnInvalidField[field] = configs.InvalidFieldReject
+	}
 	f.insertPeople(t, 1, 4, time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC))
 	f.exec(t, `INSERT INTO clients (client_ref, kind, family_name, birth_date, updated_at) VALUES ('BAD-DOB', 'person', 'Future', '2999-01-01', '2025-02-01')`)
 	f.exec(t, `INSERT INTO clients (client_ref, kind, legal_name, updated_at) VALUES ('BAD-KIND', 'trust', 'Family Trust', '2025-02-01')`)

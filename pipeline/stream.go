@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/extract"
 	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/state"
@@ -63,6 +64,9 @@ type record struct {
 	hash       transform.Hash
 	needs      []string        // external ids of customers that must be accepted first
 	delta      json.RawMessage // kept in sent_records: a customer's lists (for removals), a relation whole (to disable it)
+	// dropped are the invalid optional fields left out of the customer
+	// (on_invalid_field: drop), recorded as warnings when it is sent.
+	dropped []*transform.FieldError
 }
 
 // jobStreams returns the job's streams, customers first.
@@ -72,12 +76,12 @@ func (r *run) jobStreams() []*stream {
 		name:  StreamCustomers,
 		query: extract.Query{SQL: r.job.CustomersSQL, Location: loc},
 		mapper: func(cols extract.Columns) (mapper, error) {
-			m, err := transform.NewCustomers(cols, transform.Options{Now: r.opts.Now, AccountTypes: r.job.AccountTypes, Countries: r.job.Countries})
+			m, err := transform.NewCustomers(cols, transform.Options{Now: r.opts.Now, AccountTypes: r.job.AccountTypes, Countries: r.job.Countries, Drop: r.dropInvalid()})
 			if err != nil {
 				return nil, err
 			}
 			return func(row extract.Row) (record, error) {
-				c, err := m.Map(row)
+				c, dropped, err := m.MapDropping(row)
 				if err != nil {
 					return record{}, err
 				}
@@ -85,7 +89,7 @@ func (r *run) jobStreams() []*stream {
 				if err != nil {
 					return record{}, err
 				}
-				rec := record{key: row.Pos.Key, externalID: c.ExternalID, customer: &c, hash: h, delta: deltaOf(&c)}
+				rec := record{key: row.Pos.Key, externalID: c.ExternalID, customer: &c, hash: h, delta: deltaOf(&c), dropped: dropped}
 				if c.ParentExternalID != "" {
 					rec.needs = []string{c.ParentExternalID}
 				}
@@ -122,6 +126,30 @@ func (r *run) jobStreams() []*stream {
 				}, nil
 			},
 		})
+	}
+	return out
+}
+
+// dropInvalid returns the optional fields whose invalid value the job's
+// on_invalid_field drops.
+func (r *run) dropInvalid() map[string]bool {
+	drop := make(map[string]bool)
+	for f, policy := range r.job.OnInvalidField {
+		if policy == configs.InvalidFieldDrop {
+			drop[f] = true
+		}
+	}
+	return drop
+}
+
+// droppedWarnings returns the warnings recording the optional fields left
+// out of rec, sent without them.
+func droppedWarnings(rec record) []state.RecordError {
+	out := make([]state.RecordError, len(rec.dropped))
+	for i, fe := range rec.dropped {
+		out[i] = state.RecordError{Stage: state.StageTransform, Severity: state.SeverityWarning, SourceKey: rec.key, ExternalID: rec.externalID,
+			Code: fe.Code, Field: fe.Field, Payload: rec.payload(),
+			Message: fmt.Sprintf("%v; sent without %s (on_invalid_field: %s)", fe, fe.Field, configs.InvalidFieldDrop)}
 	}
 	return out
 }

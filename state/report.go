@@ -460,8 +460,9 @@ func (s *Store) CustomerReport(ctx context.Context, externalID string) (*Custome
 		return fail("relations", err)
 	}
 
-	// Record errors attach to the send they are about; those of records
-	// refused before sending are events of their own.
+	// The API's problems and every warning (an invalid field left out of
+	// the record sent, say) attach to the send they are about; the errors
+	// of records refused before sending are events of their own.
 	rows, err = s.db.QueryContext(ctx, q.customerErrors, externalID)
 	if err != nil {
 		return fail("record errors", err)
@@ -480,7 +481,7 @@ func (s *Store) CustomerReport(ctx context.Context, externalID string) (*Custome
 			rows.Close()
 			return fail("record errors", err)
 		}
-		if p.Stage == StageAPI {
+		if p.Stage == StageAPI || p.Severity == SeverityWarning {
 			if i := sentEvent(rep.Events, e.RunID, stream, at, p.Severity); i >= 0 {
 				rep.Events[i].Problems = append(rep.Events[i].Problems, p)
 				continue

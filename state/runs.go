@@ -42,7 +42,7 @@ type Counts struct {
 	Skipped   int64 // rows unchanged since last sent
 	Invalid   int64 // rows refused before sending
 	Rejected  int64 // records the API refused
-	Warnings  int64 // warnings the API returned
+	Warnings  int64 // warnings recorded: the API's, and invalid optional fields left out of records sent
 	Retried   int64 // rows re-read to retry the open errors of earlier runs
 	Resolved  int64 // open errors of earlier runs that this run resolved
 	New       int64 // records sent (or, in a dry run, to send) that the API never accepted before

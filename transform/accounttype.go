@@ -10,8 +10,9 @@ import (
 
 // accountTypes maps source values of account_type to "F" or "N".
 type accountTypes struct {
-	values []accountType
-	want   string // the accepted values, for error messages
+	values   []accountType
+	want     string // the accepted values, for error messages
+	required bool   // the source's own values are mapped: NULL or blank is an error
 }
 
 // accountType is one source value of account_type and what it stands for.
@@ -31,7 +32,7 @@ func newAccountTypes(m map[string]string) (accountTypes, error) {
 			want:   `"F" (firm) or "N" (individual)`,
 		}, nil
 	}
-	t := accountTypes{values: make([]accountType, 0, len(m))}
+	t := accountTypes{values: make([]accountType, 0, len(m)), required: true}
 	for from, to := range m {
 		key := strings.TrimSpace(from)
 		if key == "" {
@@ -67,11 +68,19 @@ func newAccountTypes(m map[string]string) (accountTypes, error) {
 }
 
 // convert converts the value of account_type: one of t's source values,
-// matched without regard to case after trimming.
+// matched without regard to case after trimming. NULL or blank omits the
+// field, unless the source's own values are mapped: a row whose kind is
+// not one of them is then an error, blank included.
 func (t *accountTypes) convert(v any) (string, *FieldError) {
 	s, fe := text(fieldAccountType, v)
-	if fe != nil || s == "" {
+	if fe != nil {
 		return "", fe
+	}
+	if s == "" {
+		if t.required {
+			return "", &FieldError{Field: fieldAccountType.String(), Code: CodeMissing, Reason: "missing (NULL or blank); want " + t.want}
+		}
+		return "", nil
 	}
 	for _, a := range t.values {
 		if strings.EqualFold(s, a.from) {

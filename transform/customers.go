@@ -2,6 +2,7 @@ package transform
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/algoreg/algoreg-etl/extract"
@@ -30,6 +31,33 @@ type Options struct {
 	// "" to drop the element as if it were blank. Source values are matched
 	// without regard to case, after trimming.
 	Countries map[string]string
+	// Drop names optional fields (see [OptionalFields]) whose invalid
+	// value [Customers.MapDropping] leaves out of the customer, returning
+	// its problem, rather than refusing the row. [Customers.Map] ignores
+	// it. Nil drops nothing.
+	Drop map[string]bool
+}
+
+// OptionalFields are the customer fields whose invalid value may be left
+// out of a customer that is sent anyway (Options.Drop): none of them
+// identifies the customer, says what it is, or is sent as a delta against
+// what was sent before. The names (first_name to trading_name), which
+// screening matches on, are not among them, nor external_id,
+// account_type, disabled, parent_external_id, review_groups, contacts and
+// variations.
+var OptionalFields = []string{
+	"date_of_birth", "nationality_codes", "domicile_codes", "alias_ids", "registration_number",
+	"phone", "comment", "kyc_level", "kyc_level_requested", "fields",
+}
+
+// optional reports whether f is one of OptionalFields.
+func optional(f field) bool {
+	switch f {
+	case fieldDateOfBirth, fieldNationalityCodes, fieldDomicileCodes, fieldAliasIDs, fieldRegistrationNumber,
+		fieldPhone, fieldComment, fieldKYCLevel, fieldKYCLevelRequested, fieldFields:
+		return true
+	}
+	return false
 }
 
 // Customers maps the rows of one query to customers. It is safe for
@@ -39,6 +67,7 @@ type Customers struct {
 	now          func() time.Time
 	accountTypes accountTypes
 	countries    map[string]string // Options.Countries by lower-case key, to alpha-2 codes
+	drop         [numFields]bool   // the fields Options.Drop names
 }
 
 // NewCustomers returns the mapping of rows with columns cols, which are a
@@ -46,7 +75,8 @@ type Customers struct {
 // a customer field (naming it, so that a typo in a query shows before any
 // row is read), if a column appears twice, or if there is no external_id
 // column. It also fails if opts.AccountTypes maps a value to something
-// other than "F" or "N", or has a blank key.
+// other than "F" or "N", or has a blank key, or if opts.Drop names a field
+// that is not one of [OptionalFields].
 func NewCustomers(cols extract.Columns, opts Options) (*Customers, error) {
 	m := &Customers{plan: make([]field, len(cols)), now: opts.Now}
 	if m.now == nil {
@@ -58,6 +88,13 @@ func NewCustomers(cols extract.Columns, opts Options) (*Customers, error) {
 	}
 	if m.countries, err = newCountries(opts.Countries); err != nil {
 		return nil, err
+	}
+	for name, drop := range opts.Drop {
+		f, ok := lookupField(name)
+		if !ok || !optional(f) {
+			return nil, fmt.Errorf("transform: Options.Drop names %q, which is not an optional field (%s)", name, strings.Join(OptionalFields, ", "))
+		}
+		m.drop[f] = drop
 	}
 	var seen [numFields]int // column position + 1 of each field
 	for i, c := range cols {
@@ -104,7 +141,9 @@ type pointers struct {
 //   - account_type: "F" or "N", in either case, or, when
 //     Options.AccountTypes is set, one of its source values, matched
 //     without regard to case after trimming; anything else is an error
-//     (code "invalid_account_type"). It may be omitted. A firm ("F") needs
+//     (code "invalid_account_type"). Without Options.AccountTypes it may
+//     be omitted (NULL or blank); with it, NULL or blank is an error (code
+//     "missing"), since the source's kind is then unknown. A firm ("F") needs
 //     a company_name and an individual ("N") a last_name: without it (no
 //     such column, NULL or blank) the row is an error naming the missing
 //     field (code "missing").
@@ -164,6 +203,26 @@ type pointers struct {
 //     not a string, or an element with no name is an error (code
 //     "invalid_variations").
 func (m *Customers) Map(row extract.Row) (load.Customer, error) {
+	return m.mapRow(row, nil)
+}
+
+// MapDropping maps row like [Customers.Map], except for the fields that
+// Options.Drop names: an invalid value of one of them is left out of the
+// customer, which is returned with the field's problem in dropped, rather
+// than refusing the row. A customer so sent lacks the field: the API
+// leaves what it held for it as it was. The rules of Map about required
+// fields and every other field still refuse the row, with dropped nil.
+func (m *Customers) MapDropping(row extract.Row) (c load.Customer, dropped []*FieldError, err error) {
+	c, err = m.mapRow(row, &dropped)
+	if err != nil {
+		return c, nil, err
+	}
+	return c, dropped, nil
+}
+
+// mapRow maps row; with dropped not nil, the problems of the fields that
+// m drops are appended to it instead of refusing the row.
+func (m *Customers) mapRow(row extract.Row, dropped *[]*FieldError) (load.Customer, error) {
 	var c load.Customer
 	if len(row.Values) != len(m.plan) {
 		return c, fmt.Errorf("transform: row %q has %d values, want %d (one per column)", row.Pos.Key, len(row.Values), len(m.plan))
@@ -248,7 +307,11 @@ func (m *Customers) Map(row extract.Row) (load.Customer, error) {
 			panic(fmt.Sprintf("transform: field %d has no conversion", f))
 		}
 		if fe != nil {
-			return load.Customer{}, fe
+			if dropped == nil || !m.drop[f] {
+				return load.Customer{}, fe
+			}
+			omit(&c, f)
+			*dropped = append(*dropped, fe)
 		}
 	}
 	if fe := requiredByType(&c); fe != nil {
@@ -267,4 +330,32 @@ func requiredByType(c *load.Customer) *FieldError {
 		return &FieldError{Field: fieldLastName.String(), Code: CodeMissing, Reason: "an individual (account_type N) needs a last_name"}
 	}
 	return nil
+}
+
+// omit leaves the optional field f out of c.
+func omit(c *load.Customer, f field) {
+	switch f {
+	case fieldDateOfBirth:
+		c.DateOfBirth = ""
+	case fieldNationalityCodes:
+		c.NationalityCodes = nil
+	case fieldDomicileCodes:
+		c.DomicileCodes = nil
+	case fieldAliasIDs:
+		c.AliasIDs = nil
+	case fieldRegistrationNumber:
+		c.RegistrationNumber = ""
+	case fieldPhone:
+		c.Phone = ""
+	case fieldComment:
+		c.Comment = ""
+	case fieldKYCLevel:
+		c.KYCLevel = nil
+	case fieldKYCLevelRequested:
+		c.KYCLevelRequested = nil
+	case fieldFields:
+		c.Fields = nil
+	default:
+		panic(fmt.Sprintf("transform: field %s is not optional", f))
+	}
 }

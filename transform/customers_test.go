@@ -552,3 +552,54 @@ func ExampleCustomers_Map() {
 	// {"external_id":"1042","account_type":"N","last_name":"Lee","date_of_birth":"1984-03-07","nationality_codes":["GB","IE"]}
 	// error: date_of_birth "1984-02-30": want a calendar date written YYYY-MM-DD, or an ISO timestamp
 }
+
+// MapDropping leaves the invalid values of the fields Options.Drop names
+// out of the customer and returns their problems; the other fields still
+// refuse the row, and Map ignores Options.Drop.
+func TestMapDropping(t *testing.T) {
+	all := make(map[string]bool)
+	for _, f := range OptionalFields {
+		all[f] = true
+	}
+	cols := extract.Columns{"external_id", "account_type", "last_name", "date_of_birth", "nationality_codes", "kyc_level", "phone"}
+	row := func(vals ...any) extract.Row {
+		return extract.Row{Pos: extract.Position{Key: "1"}, Columns: cols, Values: vals}
+	}
+	m, err := NewCustomers(cols, Options{Now: fixedNow, Drop: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, dropped, err := m.MapDropping(row("C1", "N", "Lee", "2999-01-01", []string{"CH", "ZZ"}, int64(-1), "+41 1"))
+	if err != nil {
+		t.Fatalf("MapDropping: %v", err)
+	}
+	assertJSON(t, &c, `{"external_id":"C1","account_type":"N","last_name":"Lee","phone":"+41 1"}`)
+	var got []string
+	for _, fe := range dropped {
+		got = append(got, fe.Field+"/"+fe.Code)
+	}
+	if want := []string{"date_of_birth/date_in_future", "nationality_codes/invalid_country_code", "kyc_level/negative_integer"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("dropped %v, want %v", got, want)
+	}
+	// A field that is not dropped still refuses the row.
+	if _, dropped, err := m.MapDropping(row("C1", "trust", "Lee", "2999-01-01", nil, nil, nil)); err == nil || dropped != nil {
+		t.Errorf("MapDropping of an unknown account_type = %v, %v; want an error", dropped, err)
+	}
+	if _, dropped, err := m.MapDropping(row("C1", "N", nil, "2999-01-01", nil, nil, nil)); err == nil || dropped != nil {
+		t.Errorf("MapDropping of an individual without last_name = %v, %v; want an error", dropped, err)
+	}
+	// Map drops nothing.
+	var fe *FieldError
+	if _, err := m.Map(row("C1", "N", "Lee", "2999-01-01", nil, nil, nil)); !errors.As(err, &fe) || fe.Code != CodeDateInFuture {
+		t.Errorf("Map = %v; want date_in_future", err)
+	}
+	// Only optional fields may be dropped.
+	if _, err := NewCustomers(cols, Options{Drop: map[string]bool{"last_name": true}}); err == nil || !strings.Contains(err.Error(), "last_name") {
+		t.Errorf("NewCustomers dropping last_name: %v", err)
+	}
+	for _, f := range OptionalFields {
+		if _, err := NewCustomers(extract.Columns{"external_id", f}, Options{Drop: map[string]bool{f: true}}); err != nil {
+			t.Errorf("NewCustomers dropping %s: %v", f, err)
+		}
+	}
+}

@@ -181,7 +181,11 @@ func TestMapAccountTypesOption(t *testing.T) {
 			want: `{"external_id":"C1","account_type":"N","last_name":"Lee"}`},
 		{name: "configured value normalised to upper case", opts: words, cols: person("Person"),
 			want: `{"external_id":"C1","account_type":"N","last_name":"Lee"}`},
-		{name: "configured NULL", opts: words, cols: []col{id, {"account_type", nil}}, want: `{"external_id":"C1"}`},
+		// With a map, the source's kind must be one of its values.
+		{name: "configured NULL", opts: words, cols: person(nil), field: f, code: CodeMissing},
+		{name: "configured blank", opts: words, cols: person("  "), field: f, code: CodeMissing},
+		{name: "no map, NULL omits it", cols: []col{id, {"account_type", nil}}, want: `{"external_id":"C1"}`},
+		{name: "no map, blank omits it", cols: []col{id, {"account_type", " "}}, want: `{"external_id":"C1"}`},
 		{name: "the map replaces F and N", opts: words, cols: firm("F"), field: f, code: CodeInvalidAccountType, value: "F"},
 		{name: "unknown source value", opts: words, cols: firm("trust"), field: f, code: CodeInvalidAccountType, value: "trust"},
 		{name: "F and N added on purpose", opts: Options{AccountTypes: map[string]string{"company": "F", "F": "F"}}, cols: firm("f"),

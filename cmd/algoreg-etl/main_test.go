@@ -288,7 +288,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	out := results[0].out
-	for _, want := range []string{"Customers the sandbox holds (45)", "Relations the sandbox holds (5)", "date_in_future",
+	for _, want := range []string{"Customers the sandbox holds (49)", "Relations the sandbox holds (5)", "date_in_future",
 		"Second run, with nothing changed", "sent                0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, out)

@@ -7,14 +7,17 @@
 -- time. Eighteen clients share updated_at 2025-03-01 09:00:00+00, as after a
 -- bulk re-segmentation, and several pairs share other instants.
 --
--- The rows that customers.sql maps to inputs the API must not receive; each
--- is marked "INVALID" where it is inserted:
+-- The rows that customers.sql maps to values the API must not receive;
+-- each is marked "INVALID" where it is inserted:
 --   C-0013  birth_date in the future (2999-01-01)
 --   C-0021  kind 'trust': account_type is neither F nor N
 --   C-0034  nationality 'ZZ': shaped like a code, but not an assigned one
 --   C-0038  nationality 'Yugoslavia': a former country that split, which
 --           no code stands for (a job's countries may map it)
 --   C-0045  residence_country 'U S': not a code
+-- C-0021 is refused. The four others are invalid in an optional field: under
+-- the default on_invalid_field (drop) they are sent without it, with a
+-- warning; under reject they are refused too.
 -- Every other row is valid, awkward as it may be: names in many scripts, a
 -- decomposed (NFD) 'é', blanks around and inside names, lower-case and
 -- padded country codes, XK (Kosovo), a country by name, an empty middle
