@@ -89,6 +89,9 @@ func TestPagilaLikeSource(t *testing.T) {
 
 	f.job.CustomersSQL, f.job.AccountTypes = pagilaCustomers, nil
 	f.job.ChunkSize, f.job.PageSize = 25, 40
+	// A country the pipeline cannot map refuses the row (by default it is
+	// left out, with a warning).
+	f.job.OnInvalidField["domicile_codes"] = configs.InvalidFieldReject
 	res := f.run(t)
 	counted(t, res)
 	if res.Counts.Sent != 107 || res.Counts.Invalid != 2 {

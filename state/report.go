@@ -460,9 +460,9 @@ func (s *Store) CustomerReport(ctx context.Context, externalID string) (*Custome
 		return fail("relations", err)
 	}
 
-	// The API's problems and every warning (an invalid field left out of
-	// the record sent, say) attach to the send they are about; the errors
-	// of records refused before sending are events of their own.
+	// The API's problems and the transform's warnings (an invalid field
+	// left out of the record sent) attach to the send they are about; the
+	// other problems are events of their own.
 	rows, err = s.db.QueryContext(ctx, q.customerErrors, externalID)
 	if err != nil {
 		return fail("record errors", err)
@@ -481,7 +481,7 @@ func (s *Store) CustomerReport(ctx context.Context, externalID string) (*Custome
 			rows.Close()
 			return fail("record errors", err)
 		}
-		if p.Stage == StageAPI || p.Severity == SeverityWarning {
+		if p.Stage == StageAPI || (p.Stage == StageTransform && p.Severity == SeverityWarning) {
 			if i := sentEvent(rep.Events, e.RunID, stream, at, p.Severity); i >= 0 {
 				rep.Events[i].Problems = append(rep.Events[i].Problems, p)
 				continue
