@@ -497,6 +497,17 @@ func (s *sim) checkResends(ctx context.Context) {
 		step    int
 	}
 	prev := make(map[string]last)
+	inFlight := make(map[int]int) // by step: records sent again because they were in flight when it stopped
+	defer func() {
+		for i, n := range inFlight {
+			// At most twice the concurrency of chunks are in process.
+			st := &s.steps[i]
+			if most := 2 * st.job.Concurrency * st.job.ChunkSize; n > most {
+				s.t.Errorf("step %d (%s, runs %v) stopped with %d records in flight, sent again later; at most %d chunks of %d were in process",
+					st.n, st.what, st.runs, n, 2*st.job.Concurrency, st.job.ChunkSize)
+			}
+		}
+	}()
 	for k := range calls {
 		call := &calls[k]
 		if !call.stored {
@@ -527,7 +538,8 @@ func (s *sim) checkResends(ctx context.Context) {
 				}
 			}
 			if (first.stopped || first.err != nil) && unrecorded {
-				continue // in flight when its run stopped
+				inFlight[p.step]++ // in flight when its run stopped
+				continue
 			}
 			s.t.Errorf("%s was stored twice with the same content, by step %d (%s, runs %v) and step %d (%s, runs %v): %s",
 				id, first.n, first.what, first.runs, s.steps[call.step].n, s.steps[call.step].what, s.steps[call.step].runs, content)
