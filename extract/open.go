@@ -2,11 +2,12 @@ package extract
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/algoreg/algoreg-etl/appname"
 )
 
 // ReadOnlySetting is the server setting Open turns on for every connection to
@@ -22,7 +23,8 @@ const ReadOnlySetting = "default_transaction_read_only"
 // that could. The source role should still hold only SELECT on the tables
 // its queries read (README, "Least privilege").
 //
-// Open checks that the database answers. Its errors never hold the DSN, so
+// Each session is named after the work of its query's context
+// (package appname). Open checks that the database answers. Its errors never hold the DSN, so
 // they cannot leak its password; callers name the database themselves.
 func Open(ctx context.Context, dsn string) (*sqlx.DB, error) {
 	cfg, err := pq.NewConfig(dsn)
@@ -35,11 +37,10 @@ func Open(ctx context.Context, dsn string) (*sqlx.DB, error) {
 	// A parameter of the startup packet is applied after the options
 	// parameter, so this value wins over "-c default_transaction_read_only=off".
 	cfg.Runtime[ReadOnlySetting] = "on"
-	conn, err := pq.NewConnectorConfig(cfg)
+	db, err := appname.Open(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("extract: connection string: %w", err)
 	}
-	db := sqlx.NewDb(sql.OpenDB(conn), "postgres")
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("extract: connect: %w", err)

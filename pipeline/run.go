@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/algoreg/algoreg-etl/appname"
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/extract"
 	"github.com/algoreg/algoreg-etl/load"
@@ -98,6 +99,8 @@ func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// Sessions are named after the job, then after the run.
+	ctx = appname.With(ctx, appname.Of(job.Name))
 	lock, err := env.State.TryLock(ctx, job.Name)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
@@ -116,6 +119,10 @@ func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result
 	// error, where reports, metrics and alerts see it.
 	if err := r.start(ctx); err != nil {
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
+	}
+	ctx = appname.With(ctx, appname.Of(job.Name, r.id))
+	if err := lock.Check(ctx); err != nil { // and names the lock's session after the run
+		return r.close(ctx, err)
 	}
 
 	// Calls in flight outlive a cancelled ctx by the drain timeout, so that

@@ -12,6 +12,7 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/algoreg/algoreg-etl/appname"
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/state"
 )
@@ -128,7 +129,7 @@ func NewScheduler(env *Env, jobs []*configs.Job, opts SchedulerOptions) (*Schedu
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
-	s.leader = &elector{store: env.State, standBack: 3 * opts.LeaderCheck, changed: s.leaderChanged}
+	s.leader = &elector{store: env.State, standBack: 3 * opts.LeaderCheck, changed: s.leaderChanged, follow: s.following}
 	var drain time.Duration
 	for _, j := range jobs {
 		for _, sc := range []*scheduled{
@@ -182,6 +183,9 @@ func NewScheduler(env *Env, jobs []*configs.Job, opts SchedulerOptions) (*Schedu
 // it is cancelled they drain and stop, as on a signal; Shutdown waits for
 // them.
 func (s *Scheduler) Start(ctx context.Context) {
+	// The scheduler's sessions, the leader's lock among them, are named
+	// after the instance: a follower tells who leads from it.
+	ctx = appname.With(ctx, appname.Of("serve", s.opts.Instance))
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.cron.Start()
 	for _, j := range s.jobs {
@@ -343,6 +347,13 @@ func (s *Scheduler) leaderChanged(leading bool, err error) {
 	}
 }
 
+// following is called when the process finds another leading.
+func (s *Scheduler) following(leader state.LockHolder) {
+	s.logger.Info("following the scheduler leader: this instance runs no job while another leads",
+		"instance", s.opts.Instance, "leader", leader.Application, "leader_client", leader.Client,
+		"leader_backend", leader.PID, "leading_since", leader.Since)
+}
+
 // catchUp runs the last slot of each job when it is at most CatchUp old and
 // was never claimed. The run goes through gocron like a scheduled one, so
 // it does not overlap a run of the job in progress.
@@ -375,10 +386,12 @@ type elector struct {
 	store     *state.Store
 	standBack time.Duration                 // how long to wait after losing the lead before trying again
 	changed   func(leading bool, err error) // called when the lead is gained or lost, outside mu
+	follow    func(leader state.LockHolder) // called when another session is found leading, outside mu
 
-	mu     sync.Mutex
-	lock   *state.LeaderLock // nil: not leading
-	lostAt time.Time
+	mu        sync.Mutex
+	lock      *state.LeaderLock // nil: not leading
+	lostAt    time.Time
+	following int // the backend of the leader last followed; 0 for none
 }
 
 // IsLeader returns nil when this process leads: it holds the lock and the
@@ -389,7 +402,28 @@ func (e *elector) IsLeader(ctx context.Context) error {
 	if gained || lost {
 		e.changed(gained, err)
 	}
+	if errors.Is(err, ErrNotLeader) && e.follow != nil {
+		e.checkLeader(ctx)
+	}
 	return err
+}
+
+// checkLeader calls follow when another session leads, and it is not the
+// one last followed.
+func (e *elector) checkLeader(ctx context.Context) {
+	leader, ok, err := e.store.Leader(ctx)
+	if err != nil || !ok {
+		return
+	}
+	e.mu.Lock()
+	changed := e.lock == nil && e.following != leader.PID
+	if changed {
+		e.following = leader.PID
+	}
+	e.mu.Unlock()
+	if changed {
+		e.follow(leader)
+	}
 }
 
 func (e *elector) check(ctx context.Context) (gained, lost bool, err error) {

@@ -145,6 +145,10 @@ func (s *Store) TryLock(ctx context.Context, job string) (*Lock, error) {
 	return &Lock{advisoryLock: l, job: job}, nil
 }
 
+// Check reports whether the lock is still held: its connection answers
+// within ctx and its session still holds the lock.
+func (l *Lock) Check(ctx context.Context) error { return l.check(ctx) }
+
 // Job returns the name of the locked job.
 func (l *Lock) Job() string { return l.job }
 

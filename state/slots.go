@@ -137,16 +137,29 @@ func (l *LeaderLock) Check(ctx context.Context) error { return l.check(ctx) }
 // LeaderPID returns the PostgreSQL backend process of the session that
 // holds the scheduler leader's lock; ok is false when no process leads.
 func (s *Store) LeaderPID(ctx context.Context) (pid int, ok bool, err error) {
-	var (
-		client, app string
-		since       time.Time
-	)
-	err = s.db.QueryRowContext(ctx, lockHolder, leaderLockClass, s.schema).Scan(&pid, &client, &app, &since)
+	h, ok, err := s.Leader(ctx)
+	return h.PID, ok, err
+}
+
+// A LockHolder is the session that holds a lock. Fields of another role's
+// session may be empty.
+type LockHolder struct {
+	PID         int       // its PostgreSQL backend process
+	Client      string    // its client's address; "local" for a Unix socket
+	Application string    // its application_name, e.g. "algoreg-etl/serve/host-a" for the scheduler of instance host-a
+	Since       time.Time // when it connected
+}
+
+// Leader returns the session that holds the scheduler leader's lock; ok is
+// false when no process leads.
+func (s *Store) Leader(ctx context.Context) (h LockHolder, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, lockHolder, leaderLockClass, s.schema).Scan(&h.PID, &h.Client, &h.Application, &h.Since)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
+		return LockHolder{}, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("state: scheduler leader: %w", err)
+		return LockHolder{}, false, fmt.Errorf("state: scheduler leader: %w", err)
 	}
-	return pid, true, nil
+	h.Since = h.Since.UTC()
+	return h, true, nil
 }

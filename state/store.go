@@ -20,6 +20,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/algoreg/algoreg-etl/appname"
 )
 
 // DefaultSchema is the PostgreSQL schema that holds the state when none is
@@ -51,7 +53,12 @@ func Open(ctx context.Context, dsn, schema string) (*Store, error) {
 	if len(schema) > 63 || !validSchema.MatchString(schema) {
 		return nil, fmt.Errorf("state: schema name %q: must match [a-z_][a-z0-9_]* and be at most 63 bytes", schema)
 	}
-	db, err := sqlx.Open("postgres", dsn)
+	cfg, err := pq.NewConfig(dsn)
+	if err != nil {
+		return nil, redact(fmt.Errorf("state: open %s: %w", redactDSN(dsn), err), dsn)
+	}
+	// Each session is named after the work of its query's context.
+	db, err := appname.Open(cfg)
 	if err != nil {
 		return nil, redact(fmt.Errorf("state: open %s: %w", redactDSN(dsn), err), dsn)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/algoreg/algoreg-etl/appname"
 	"github.com/algoreg/algoreg-etl/configs"
 )
 
@@ -98,6 +99,9 @@ func (a *app) rootCmd() *cobra.Command {
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			a.cmd = cmd
+			// Its sessions are named algoreg-etl/report, ...; a run names
+			// them after its job and run, serve after its instance.
+			cmd.SetContext(appname.With(cmd.Context(), appname.Of(cmd.Name())))
 			if !cmd.Flags().Changed("config") {
 				a.configPath = os.Getenv("ALGOREG_ETL_CONFIG")
 			}

@@ -440,3 +440,35 @@ func TestRunThatCannotStartIsRecorded(t *testing.T) {
 		t.Errorf("runs: %+v, want one failed run with the error", runs)
 	}
 }
+
+// The sessions of a run are named after its job and run in
+// pg_stat_activity, so that a DBA tells them apart.
+func TestRunSessionsNamedAfterTheRun(t *testing.T) {
+	path, db, api := deployment(t)
+	if code, out, stderr := cli(t, "migrate", "--config", path); code != exitOK {
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, stderr)
+	}
+	var names []string
+	var once sync.Once
+	api.SetBeforeSave(func(*load.SaveRequest) {
+		once.Do(func() {
+			rows, err := db.Query(`SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, db.Name)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var n string
+				rows.Scan(&n)
+				names = append(names, n)
+			}
+		})
+	})
+	if code, out, stderr := cli(t, "run", "customers", "--config", path); code != exitRecordErrs {
+		t.Fatalf("run: exit %d\n%s%s", code, out, stderr)
+	}
+	if !slices.Contains(names, "algoreg-etl/customers/1") || slices.ContainsFunc(names, func(n string) bool { return !strings.HasPrefix(n, "algoreg-etl") }) {
+		t.Errorf("sessions during run 1: %q, want algoreg-etl/customers/1 among them and none unnamed", names)
+	}
+}

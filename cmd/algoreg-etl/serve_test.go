@@ -226,3 +226,52 @@ func TestReadyzFailsWhenTheStateDatabaseIsGone(t *testing.T) {
 		t.Errorf("/healthz with the state database closed: %d, want 200", rec.Code)
 	}
 }
+
+// A second instance follows the first and says so, naming the leader.
+func TestFollowerLogsWhoLeads(t *testing.T) {
+	path, _, _ := deployment(t)
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A slot far from now: no run comes during the test.
+	cfg = append(cfg, "    schedule: \"0 0 1 1 *\"\n"...)
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := cli(t, "migrate", "--config", path); code != exitOK {
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := func(instance string) (*syncBuffer, chan int) {
+		var stdout, stderr syncBuffer
+		exit := make(chan int, 1)
+		go func() {
+			exit <- Main(ctx, []string{"serve", "--config", path, "--listen", "", "--log-format", "json", "--catch-up", "0",
+				"--instance", instance}, &stdout, &stderr)
+		}()
+		return &stderr, exit
+	}
+	waitFor := func(logs *syncBuffer, want string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), want); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in the logs:\n%s", want, logs.String())
+			}
+		}
+	}
+	a, exitA := start("host-a")
+	waitFor(a, `"msg":"leading the scheduler"`)
+	b, exitB := start("host-b")
+	waitFor(b, `"msg":"following the scheduler leader`)
+	if logs := b.String(); !strings.Contains(logs, `"leader":"algoreg-etl/serve/host-a"`) {
+		t.Errorf("the follower does not name the leader:\n%s", logs)
+	}
+	cancel()
+	for _, exit := range []chan int{exitA, exitB} {
+		if code := <-exit; code != exitOK {
+			t.Errorf("serve exited %d", code)
+		}
+	}
+}
