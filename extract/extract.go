@@ -277,6 +277,34 @@ func (q Query) nullCursorSQL(after bool) string {
 	return b.String()
 }
 
+// Ahead counts the rows of q whose cursor_updated_at is at or after the
+// source's clock (now()) as it counts them. No window can hold such a row
+// yet, since a window ends at the source's now() less a safety lag: a
+// cursor computed when the query runs (now(), clock_timestamp()) is never
+// in a window, one dated in the future only once that time has passed. It
+// reads the clock and the rows in one read-only transaction, so that a
+// cursor computed as now() is counted.
+func Ahead(ctx context.Context, db *sqlx.DB, q Query) (int64, error) {
+	if q.ByKey {
+		return 0, errByKey
+	}
+	tx, err := db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("extract: count rows ahead of the clock: %w", err)
+	}
+	defer tx.Rollback()
+	var now time.Time
+	if err := tx.GetContext(ctx, &now, "SELECT now()"); err != nil {
+		return 0, fmt.Errorf("extract: count rows ahead of the clock: %w", err)
+	}
+	var n int64
+	text := "SELECT count(*) FROM (" + body(q.SQL) + "\n) AS src WHERE src." + CursorUpdatedAt + " >= $1"
+	if err := tx.GetContext(ctx, &n, text, now.In(q.location())); err != nil {
+		return 0, fmt.Errorf("extract: count rows ahead of the clock: %w", err)
+	}
+	return n, nil
+}
+
 // ReadKeys reads the rows whose cursor_key is one of keys, in
 // (cursor_updated_at, cursor_key) order (cursor_key order when q.ByKey),
 // calling fn for each. Keys that

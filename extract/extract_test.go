@@ -483,3 +483,38 @@ func TestReadAllUsesIndex(t *testing.T) {
 		}
 	}
 }
+
+// Ahead counts the rows at or after the source's clock: those dated in the
+// future, and every row of a cursor computed as now() or clock_timestamp(),
+// for a timestamptz cursor and for a timestamp one read in its location.
+func TestAhead(t *testing.T) {
+	ctx := context.Background()
+	db := sqltest.NewDB(t)
+	mustExec(t, db.DB, `INSERT INTO clients (client_ref, kind, family_name, updated_at) VALUES
+		('C-past', 'person', 'Doe', now() - interval '1 hour'), ('C-now', 'person', 'Doe', now() - interval '1 second'),
+		('C-future', 'person', 'Doe', now() + interval '1 hour')`)
+	stored := exampleQuery(t)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		cursor string
+		loc    *time.Location
+		want   int64
+	}{
+		{"stored", "c.updated_at", nil, 1},
+		{"stored, timestamp in Berlin", "(c.updated_at AT TIME ZONE 'Europe/Berlin')", berlin, 1},
+		{"now()", "now()", nil, 3},
+		{"clock_timestamp()", "clock_timestamp()", nil, 3},
+		{"now() as a timestamp in Berlin", "(now() AT TIME ZONE 'Europe/Berlin')", berlin, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q := Query{SQL: strings.Replace(stored.SQL, "c.updated_at        AS cursor_updated_at", tt.cursor+" AS cursor_updated_at", 1), Location: tt.loc}
+			if n, err := Ahead(ctx, db.DB, q); err != nil || n != tt.want {
+				t.Errorf("Ahead: %d, %v; want %d", n, err, tt.want)
+			}
+		})
+	}
+}

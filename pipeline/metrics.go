@@ -38,6 +38,7 @@ type Metrics struct {
 
 	mu         sync.Mutex
 	watermarks map[string]time.Time // the customers watermark of each job
+	settled    map[string]time.Time // the end of the window of each job's last successful run
 }
 
 // Outcomes of a scheduled slot, the label of algoreg_etl_scheduled_slots_total.
@@ -83,9 +84,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "1 while this process leads the scheduling (holds the leader lock), else 0.",
 		}),
 		lagDesc: prometheus.NewDesc("algoreg_etl_watermark_lag_seconds",
-			"Now minus the updated_at of the job's customers watermark: how old the newest settled source row is.", []string{"etl_job"}, nil),
+			"Now minus the later of the updated_at of the job's customers watermark and the end of the window of its last incremental run that succeeded or finished partial: how far the settled source rows trail now.", []string{"etl_job"}, nil),
 		now:        time.Now,
 		watermarks: make(map[string]time.Time),
+		settled:    make(map[string]time.Time),
 	}
 	for _, c := range []prometheus.Collector{m.extracted, m.retried, m.sent, m.skipped, m.invalid, m.rejected,
 		m.requests, m.latency, m.retries, m.runs, m.duration, m.lastSuccess, m.slots, m.leader, lagCollector{m}} {
@@ -97,7 +99,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 // Restore sets the metrics that outlive a process from the state tables:
-// the last successful run and the watermark of each job. It also makes
+// the last successful run, with the end of its window, and the watermark of
+// each job. It also makes
 // every job's counters appear, at zero, before its first run.
 func (m *Metrics) Restore(ctx context.Context, st *state.Store, jobs []*configs.Job) error {
 	for _, j := range jobs {
@@ -110,6 +113,13 @@ func (m *Metrics) Restore(ctx context.Context, st *state.Store, jobs []*configs.
 		}
 		if ok {
 			m.lastSuccess.WithLabelValues(j.Name).Set(float64(at.Unix()))
+		}
+		until, ok, err := st.LastSuccessUntil(ctx, j.Name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			m.setSettled(j.Name, until)
 		}
 		wm, ok, err := st.Watermark(ctx, j.Name, StreamCustomers)
 		if err != nil {
@@ -165,7 +175,21 @@ func (m *Metrics) finished(job string, res *Result, took time.Duration, at time.
 	m.duration.WithLabelValues(job, res.Kind).Observe(took.Seconds())
 	if res.Kind == state.KindRun && (res.Status == state.StatusSucceeded || res.Status == state.StatusPartial) {
 		m.lastSuccess.WithLabelValues(job).Set(float64(at.Unix()))
+		m.setSettled(job, res.Window.Until)
 	}
+}
+
+// setSettled records the end of the window of job's last successful
+// incremental run: every source row up to it is settled, whatever the
+// watermark says. A cursor that never moves (a constant) leaves the
+// watermark where it was; the lag is counted from here then.
+func (m *Metrics) setSettled(job string, until time.Time) {
+	if m == nil || until.IsZero() {
+		return
+	}
+	m.mu.Lock()
+	m.settled[job] = until
+	m.mu.Unlock()
 }
 
 // setWatermark records where the customers watermark of job stands.
@@ -195,7 +219,8 @@ func (m *Metrics) setLeader(leading bool) {
 	m.leader.Set(v)
 }
 
-// lagCollector computes the watermark lag at each scrape.
+// lagCollector computes the watermark lag at each scrape: from the later of
+// the watermark and the end of the last successful run's window.
 type lagCollector struct{ m *Metrics }
 
 func (c lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.lagDesc }
@@ -204,7 +229,16 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 	now := c.m.now()
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
+	lag := make(map[string]time.Time, len(c.m.watermarks))
 	for job, at := range c.m.watermarks {
+		lag[job] = at
+	}
+	for job, at := range c.m.settled {
+		if at.After(lag[job]) {
+			lag[job] = at
+		}
+	}
+	for job, at := range lag {
 		ch <- prometheus.MustNewConstMetric(c.m.lagDesc, prometheus.GaugeValue, now.Sub(at).Seconds(), job)
 	}
 }

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,9 +99,11 @@ func TestRunMetrics(t *testing.T) {
 	if v, _ := metric(t, reg, "algoreg_etl_last_success_timestamp_seconds", "etl_job", "customers"); math.Abs(v-float64(time.Now().Unix())) > 60 {
 		t.Errorf("last success at %v, want about now (%d)", v, time.Now().Unix())
 	}
+	// The seed's rows are older than the run: the source is settled up to
+	// the end of the run's window, and the lag counts from there.
 	lag, _ := metric(t, reg, "algoreg_etl_watermark_lag_seconds", "etl_job", "customers")
-	if want := time.Since(res.Watermark.UpdatedAt).Seconds(); math.Abs(lag-want) > 60 {
-		t.Errorf("watermark lag %vs, want about %vs", lag, want)
+	if want := time.Since(res.Window.Until).Seconds(); !res.Window.Until.After(res.Watermark.UpdatedAt) || math.Abs(lag-want) > 60 {
+		t.Errorf("watermark lag %vs, want about %vs (window until %v, watermark %v)", lag, want, res.Window.Until, res.Watermark)
 	}
 
 	// Counters add up over runs; a failed run is counted, and is no
@@ -146,5 +149,37 @@ func TestRunMetrics(t *testing.T) {
 	}
 	if _, err := pipeline.NewMetrics(reg2); err == nil {
 		t.Error("registering the metrics twice on one registry succeeded")
+	}
+}
+
+// A cursor that never moves (a constant date) leaves the watermark decades
+// old: the lag is counted from the end of the last successful run's
+// window, in the process that ran it and in the next one.
+func TestWatermarkLagOfAConstantCursor(t *testing.T) {
+	f := newFixture(t)
+	f.insertPeople(t, 1, 3, time.Now().Add(-time.Hour))
+	f.job.CustomersSQL = strings.Replace(f.job.CustomersSQL, "c.updated_at        AS cursor_updated_at", "timestamptz '2000-01-01' AS cursor_updated_at", 1)
+	reg := prometheus.NewRegistry()
+	m, err := pipeline.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.env.Metrics = m
+	if res := f.run(t); res.Counts.Sent != 3 || !res.Watermark.UpdatedAt.Equal(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("run: %+v", res)
+	}
+	if lag, ok := metric(t, reg, "algoreg_etl_watermark_lag_seconds", "etl_job", "customers"); !ok || lag < 0 || lag > 60 {
+		t.Errorf("watermark lag %vs (present %v), want the seconds since the run", lag, ok)
+	}
+	reg2 := prometheus.NewRegistry()
+	m2, err := pipeline.NewMetrics(reg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Restore(context.Background(), f.env.State, []*configs.Job{f.job}); err != nil {
+		t.Fatal(err)
+	}
+	if lag, ok := metric(t, reg2, "algoreg_etl_watermark_lag_seconds", "etl_job", "customers"); !ok || lag < 0 || lag > 60 {
+		t.Errorf("restored watermark lag %vs (present %v), want the seconds since the run", lag, ok)
 	}
 }

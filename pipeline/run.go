@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +79,9 @@ type Result struct {
 	Window          extract.Window   // of the customers stream
 	Watermark       extract.Position // of the customers stream after the run; zero if none
 	DisableRiskScan bool             // the value sent with every call of the run
+	// Warning is what the run found wrong with the job itself although it
+	// went on, as on the run row; "" for none.
+	Warning string
 }
 
 // Run does one run of job: it reads the rows changed since the job's
@@ -164,6 +168,7 @@ type run struct {
 
 	examples map[string][]string // a reconcile's examples of each class of record, guarded by mu
 	chunks   map[string]int      // the chunks of each stream's window sent so far, guarded by mu
+	warnings []string            // what the run found wrong with the job, guarded by mu
 }
 
 // moves reports whether the run moves the job's watermarks.
@@ -353,6 +358,9 @@ func (r *run) do(ctx, drain context.Context) error {
 			if err := r.readNullCursor(ctx, drain, s); err != nil {
 				return err
 			}
+			if err := r.checkAhead(ctx, s); err != nil {
+				return err
+			}
 		}
 	}
 	if r.opts.Kind == state.KindReconcile {
@@ -368,6 +376,26 @@ func (r *run) do(ctx, drain context.Context) error {
 			}
 		}
 	}
+	return nil
+}
+
+// checkAhead warns when rows of a stream's query are ahead of the source's
+// clock: no window holds them, and with a cursor computed when the query
+// runs (now()) none ever will, while every run ends succeeded.
+func (r *run) checkAhead(ctx context.Context, s *stream) error {
+	n, err := extract.Ahead(ctx, r.env.Source, s.query)
+	if err != nil {
+		return fmt.Errorf("%s query: %w", s.name, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	r.logger.Warn("rows no window holds: their cursor_updated_at is at or after the source's clock", "stream", s.name, "rows", n)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.warnings = append(r.warnings, fmt.Sprintf("%d rows of the %s query have a cursor_updated_at at or after the source's clock, so no window holds them "+
+		"(a window ends at now() - safety_lag) and they were not read: a cursor computed when the query runs (now(), clock_timestamp()) is never read, "+
+		"one dated in the future only once that time has passed; select a stored updated_at column as cursor_updated_at", n, s.name))
 	return nil
 }
 
@@ -396,6 +424,12 @@ func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
 		errText = runErr.Error()
 	}
 	// The run row is closed even when ctx is cancelled.
+	warning := strings.Join(r.warnings, "; ")
+	if warning != "" {
+		if err := r.env.State.SetRunWarning(context.WithoutCancel(ctx), r.id, warning); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
 	if r.examples != nil {
 		details, _ := json.Marshal(map[string]any{"examples": r.examples})
 		if err := r.env.State.SetRunDetails(context.WithoutCancel(ctx), r.id, details); err != nil {
@@ -405,7 +439,8 @@ func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
 	if err := r.env.State.FinishRun(context.WithoutCancel(ctx), r.id, status, counts, errText); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	res := &Result{RunID: r.id, Kind: r.opts.Kind, Status: status, DryRun: !r.persists(), Counts: counts, Window: r.window, Watermark: mark, DisableRiskScan: r.disableRiskScan}
+	res := &Result{RunID: r.id, Kind: r.opts.Kind, Status: status, DryRun: !r.persists(), Counts: counts,
+		Window: r.window, Watermark: mark, DisableRiskScan: r.disableRiskScan, Warning: warning}
 	log := r.logger.Info
 	if runErr != nil {
 		log = r.logger.Error

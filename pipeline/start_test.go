@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,41 @@ func TestRunThatCannotStartIsARun(t *testing.T) {
 				t.Errorf("slots %+v, want one naming run %d", slots, res.RunID)
 			}
 		})
+	}
+}
+
+// A cursor that is always later than the window's end (now() as the
+// cursor) gives windows that never hold a row: every run still ends, but
+// with a warning on its run row, in the log and in its result. A cursor
+// that is a stored column gives none.
+func TestWindowThatNeverHoldsARowWarns(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.insertPeople(t, 1, 3, time.Now().Add(-time.Hour))
+	var log strings.Builder
+	f.env.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	if res := f.run(t); res.Warning != "" || res.Counts.Sent != 3 {
+		t.Fatalf("a run over a stored cursor: %+v", res)
+	}
+	f.job.CustomersSQL = strings.Replace(f.job.CustomersSQL, "c.updated_at        AS cursor_updated_at", "now() AS cursor_updated_at", 1)
+	f.insertPeople(t, 4, 2, time.Now().Add(-time.Hour))
+	for _, kind := range []string{state.KindRun, state.KindVerify, state.KindBackfill, state.KindReconcile} {
+		res, err := pipeline.Run(ctx, f.env, f.job, pipeline.Options{Kind: kind})
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		if res.Counts.Extracted != 0 || !strings.Contains(res.Warning, "5 rows of the customers query") {
+			t.Errorf("%s over a now() cursor: %+v, want a warning about 5 rows", kind, res)
+		}
+		run, err := f.env.State.Run(ctx, res.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.Warning != res.Warning {
+			t.Errorf("%s: run row's warning %q, want %q", kind, run.Warning, res.Warning)
+		}
+	}
+	if !strings.Contains(log.String(), "level=WARN") || !strings.Contains(log.String(), "rows=5") {
+		t.Errorf("no warning in the log:\n%s", log.String())
 	}
 }

@@ -107,6 +107,15 @@ func (s *Store) ClearSeen(ctx context.Context, runID int64) error {
 	return nil
 }
 
+// SetRunWarning stores what a run found wrong with the job itself although
+// it went on (runs.warning); "" for none.
+func (s *Store) SetRunWarning(ctx context.Context, runID int64, warning string) error {
+	if _, err := s.db.ExecContext(ctx, s.q.setRunWarning, runID, warning); err != nil {
+		return fmt.Errorf("state: warning of run %d: %w", runID, err)
+	}
+	return nil
+}
+
 // SetRunDetails stores what a run found beyond its counts, as JSON.
 func (s *Store) SetRunDetails(ctx context.Context, runID int64, details json.RawMessage) error {
 	if _, err := s.db.ExecContext(ctx, s.q.setRunDetails, runID, []byte(details)); err != nil {

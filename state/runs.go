@@ -123,6 +123,9 @@ type Run struct {
 	// Details holds what a run found beyond its counts, as JSON: a
 	// reconcile's examples of each class of record. Nil for none.
 	Details json.RawMessage
+	// Warning is what the run found wrong with the job itself although it
+	// went on, e.g. rows that no window holds; "" for none.
+	Warning string
 }
 
 // StartRun records a new run with status running and returns its ID. It
@@ -365,7 +368,7 @@ func (s *Store) Runs(ctx context.Context, job string, limit int) ([]Run, error) 
 
 const runColumns = `id, job, kind, status, started_at, finished_at, window_from, coalesce(window_from_key, ''), window_to,
 	disable_risk_scan, coalesce(error, ''), backfill_from, backfill_until, coalesce(resume_of, 0), watermark_updated_at, watermark_key,
-	dry_run, coalesce(details, 'null'), ` + countColumns
+	dry_run, coalesce(details, 'null'), coalesce(warning, ''), ` + countColumns
 
 // scanRun reads a row of runColumns.
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
@@ -377,7 +380,7 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	)
 	dest := []any{&r.ID, &r.Job, &r.Kind, &r.Status, &r.StartedAt, &r.FinishedAt, &r.WindowFrom, &r.WindowFromKey, &r.WindowTo,
 		&r.DisableRiskScan, &r.Error, &r.BackfillFrom, &r.BackfillUntil, &r.ResumeOf, &progressAt, &progressKey,
-		&r.DryRun, &details}
+		&r.DryRun, &details, &r.Warning}
 	for _, f := range r.Counts.fields() {
 		dest = append(dest, f)
 	}

@@ -103,6 +103,22 @@ ORDER BY finished_at DESC LIMIT 1`), job).Scan(&at)
 	return at.UTC(), true, nil
 }
 
+// LastSuccessUntil returns the end of the window of job's last incremental
+// run that finished succeeded or partial: every source row up to it had
+// been settled. ok is false when there is none.
+func (s *Store) LastSuccessUntil(ctx context.Context, job string) (until time.Time, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, s.slotSQL(`SELECT window_to FROM {s}.runs
+WHERE job = $1 AND kind = 'run' AND status IN ('succeeded', 'partial') AND window_to IS NOT NULL
+ORDER BY finished_at DESC LIMIT 1`), job).Scan(&until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("state: window of the last successful run of job %s: %w", job, err)
+	}
+	return until.UTC(), true, nil
+}
+
 // leaderLockClass is the first key of the scheduler leader's lock; the
 // second is hashtext(schema), so that two state schemas in one database
 // elect their leaders independently. It differs from the job locks' class.

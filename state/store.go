@@ -97,7 +97,7 @@ type queries struct {
 
 	sent, upsertSent, resolveAccepted, resolve string
 
-	markSeen, analyzeSeen, countMissing, missing, forget, clearSeen, setRunDetails string
+	markSeen, analyzeSeen, countMissing, missing, forget, clearSeen, setRunDetails, setRunWarning string
 }
 
 // newQueries builds the Store's SQL once, replacing "{s}" with the quoted
@@ -147,5 +147,6 @@ func newQueries(schema string) queries {
 		forget:        s(forget),
 		clearSeen:     s(`DELETE FROM {s}.reconcile_seen WHERE run_id = $1`),
 		setRunDetails: s(`UPDATE {s}.runs SET details = $2 WHERE id = $1`),
+		setRunWarning: s(`UPDATE {s}.runs SET warning = NULLIF($2, '') WHERE id = $1`),
 	}
 }

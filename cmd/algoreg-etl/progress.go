@@ -156,4 +156,7 @@ func printSummary(w io.Writer, res *pipeline.Result, took time.Duration) {
 	if took > 0 {
 		fmt.Fprintf(w, "  took %s (%.0f rows/s)\n", took.Round(time.Millisecond), float64(c.Extracted+c.Retried)/took.Seconds())
 	}
+	if res.Warning != "" {
+		fmt.Fprintf(w, "  warning: %s\n", res.Warning)
+	}
 }

@@ -117,3 +117,12 @@ func TestSummaryOfDryRuns(t *testing.T) {
 		}
 	}
 }
+
+// A run's warning about the job ends its summary.
+func TestSummaryWarning(t *testing.T) {
+	var out bytes.Buffer
+	printSummary(&out, &pipeline.Result{RunID: 3, Kind: state.KindRun, Status: state.StatusSucceeded, Warning: "5 rows of the customers query ..."}, 0)
+	if !strings.HasSuffix(out.String(), "  warning: 5 rows of the customers query ...\n") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+}
