@@ -59,6 +59,22 @@ type Window struct {
 // Options tune a Read.
 type Options struct {
 	PageSize int // rows per query; at least 1
+	// Page, if not nil, is called after each page, for logs.
+	Page func(Page)
+}
+
+// A Page is one query of a read, as Options.Page sees it.
+type Page struct {
+	After Position      // where the page starts; for a read by key, its Key alone
+	Rows  int           // the rows it held
+	Last  Position      // its last row; the zero Position when it held none
+	Took  time.Duration // from sending the query to handling its last row
+}
+
+func (o Options) page(p Page) {
+	if o.Page != nil {
+		o.Page(p)
+	}
 }
 
 // Describe returns the columns of q's rows, without running it over any row,
@@ -103,6 +119,7 @@ func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn 
 	after := w.After
 	for {
 		from, args := pageArgs(after, until, opts.PageSize, loc)
+		began := time.Now()
 		rows, err := db.QueryContext(ctx, queries[from], args...)
 		if err != nil {
 			return fmt.Errorf("extract: query page after %v: %w", after, err)
@@ -111,6 +128,7 @@ func Read(ctx context.Context, db *sqlx.DB, q Query, w Window, opts Options, fn 
 		if err != nil {
 			return err
 		}
+		opts.page(Page{After: after, Rows: n, Last: last, Took: time.Since(began)})
 		if n < opts.PageSize {
 			return nil
 		}
@@ -143,6 +161,7 @@ func ReadAll(ctx context.Context, db *sqlx.DB, q Query, opts Options, fn func(Ro
 	for page := 0; ; page++ {
 		var rows *sql.Rows
 		var err error
+		began := time.Now()
 		if page == 0 {
 			rows, err = db.QueryContext(ctx, first, opts.PageSize)
 		} else {
@@ -155,6 +174,7 @@ func ReadAll(ctx context.Context, db *sqlx.DB, q Query, opts Options, fn func(Ro
 		if err != nil {
 			return err
 		}
+		opts.page(Page{After: Position{Key: after}, Rows: n, Last: last, Took: time.Since(began)})
 		if n < opts.PageSize {
 			return nil
 		}
@@ -229,6 +249,7 @@ func ReadNullCursor(ctx context.Context, db *sqlx.DB, q Query, opts Options, fn 
 	for {
 		var rows *sql.Rows
 		var err error
+		began := time.Now()
 		if after == "" {
 			rows, err = db.QueryContext(ctx, first, opts.PageSize)
 		} else {
@@ -241,6 +262,7 @@ func ReadNullCursor(ctx context.Context, db *sqlx.DB, q Query, opts Options, fn 
 		if err != nil {
 			return err
 		}
+		opts.page(Page{After: Position{Key: after}, Rows: n, Last: last, Took: time.Since(began)})
 		if n < opts.PageSize {
 			return nil
 		}

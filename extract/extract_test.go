@@ -87,6 +87,30 @@ func TestReadEqualTimestampsAcrossPages(t *testing.T) {
 	}
 }
 
+// Options.Page sees every page of a read: where it starts, its rows and
+// its last row, the last page short.
+func TestReadReportsPages(t *testing.T) {
+	db := sqltest.NewDB(t)
+	at := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	for i := 1; i <= 5; i++ {
+		mustExec(t, db.DB, `INSERT INTO clients (client_ref, kind, family_name, updated_at) VALUES ($1, 'person', 'Doe', $2)`,
+			fmt.Sprintf("C-%d", i), at)
+	}
+	var pages []Page
+	var rows []Row
+	err := Read(context.Background(), db.DB, exampleQuery(t), Window{Until: at}, Options{PageSize: 2, Page: func(p Page) { pages = append(pages, p) }},
+		func(r Row) error { rows = append(rows, r); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pages) != 3 || pages[0].Rows != 2 || pages[1].Rows != 2 || pages[2].Rows != 1 {
+		t.Fatalf("pages %+v, want 2, 2 and 1 rows", pages)
+	}
+	if !pages[0].After.UpdatedAt.IsZero() || pages[1].After != rows[1].Pos || pages[2].Last != rows[4].Pos || pages[2].Took <= 0 {
+		t.Errorf("pages %+v of rows at %v", pages, rows)
+	}
+}
+
 // A session TimeZone other than UTC shifts neither a timestamptz cursor nor
 // a timestamp (without time zone) cursor read in its configured Location.
 func TestReadNonUTCSession(t *testing.T) {

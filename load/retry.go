@@ -140,7 +140,8 @@ func (s *Sender) once(ctx context.Context, req *SaveRequest, retry, sample bool,
 		out.Retries++
 	}
 	if s.observe != nil {
-		c := Call{Status: http.StatusOK, Latency: latency, Retry: retry, Err: err}
+		c := Call{Status: http.StatusOK, Latency: latency, Retry: retry, Err: err,
+			Records: len(req.Customers) + len(req.Relations), DisableRiskScan: req.DisableRiskScan}
 		if err != nil {
 			c.Status = 0
 			if apiErr := (*APIError)(nil); errors.As(err, &apiErr) {

@@ -58,10 +58,12 @@ type SenderOptions struct {
 
 // Call describes one HTTP call a Sender made.
 type Call struct {
-	Status  int           // the HTTP status; 0 when no answer came
-	Latency time.Duration // from sending the request to reading the answer
-	Retry   bool          // the call repeats one that failed
-	Err     error         // nil when the status is 200
+	Status          int           // the HTTP status; 0 when no answer came
+	Latency         time.Duration // from sending the request to reading the answer
+	Retry           bool          // the call repeats one that failed
+	Err             error         // nil when the status is 200
+	Records         int           // customers and relations the call carried
+	DisableRiskScan bool          // the call's disable_risk_scan
 }
 
 // Outcome is what a Send did.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -139,7 +140,7 @@ func (r *run) readWindow(ctx, drain context.Context, s *stream, w extract.Window
 	readCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(k.ctx, cancel)()
-	err = extract.Read(readCtx, r.env.Source, s.query, w, extract.Options{PageSize: r.job.PageSize}, k.add)
+	err = extract.Read(readCtx, r.env.Source, s.query, w, r.readOptions(ctx, s), k.add)
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
@@ -148,6 +149,18 @@ func (r *run) readWindow(ctx, drain context.Context, s *stream, w extract.Window
 	r.chunks[s.name] = k.c.n
 	r.mu.Unlock()
 	return err
+}
+
+// readOptions are the options of the run's reads of stream s: with
+// --log-level debug, a log line per page.
+func (r *run) readOptions(ctx context.Context, s *stream) extract.Options {
+	opts := extract.Options{PageSize: r.job.PageSize}
+	if r.logger.Enabled(ctx, slog.LevelDebug) {
+		opts.Page = func(p extract.Page) {
+			r.logger.Debug("page read", "stream", s.name, "after", p.After, "rows", p.Rows, "last", p.Last, "took", p.Took)
+		}
+	}
+	return opts
 }
 
 // readNullCursor reads the stream's rows whose cursor_updated_at is NULL,
@@ -165,7 +178,7 @@ func (r *run) readNullCursor(ctx, drain context.Context, s *stream) error {
 	readCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(k.ctx, cancel)()
-	err = extract.ReadNullCursor(readCtx, r.env.Source, s.query, extract.Options{PageSize: r.job.PageSize}, k.add)
+	err = extract.ReadNullCursor(readCtx, r.env.Source, s.query, r.readOptions(ctx, s), k.add)
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}

@@ -200,7 +200,7 @@ func (r *run) start(ctx context.Context) error {
 		Concurrency:  r.job.Concurrency, // the calls in flight; ignored when adaptive
 		Adaptive:     r.adaptive(),
 		Logger:       r.logger,
-		Observe:      r.env.Metrics.observer(r.job.Name),
+		Observe:      r.observer(),
 	})
 	return nil
 }
@@ -241,6 +241,25 @@ func (r *run) open(ctx context.Context) error {
 	}
 	r.logger.Info("run started", "kind", r.opts.Kind, "after", w.After, "until", r.until)
 	return nil
+}
+
+// observer returns what watches each API call of the run: the metrics
+// and, with --log-level debug, a log line per call.
+func (r *run) observer() func(load.Call) {
+	metrics := r.env.Metrics.observer(r.job.Name)
+	if !r.logger.Enabled(context.Background(), slog.LevelDebug) {
+		return metrics
+	}
+	return func(c load.Call) {
+		if metrics != nil {
+			metrics(c)
+		}
+		args := []any{"status", c.Status, "latency", c.Latency, "records", c.Records, "retry", c.Retry, "disable_risk_scan", c.DisableRiskScan}
+		if c.Err != nil {
+			args = append(args, "error", c.Err)
+		}
+		r.logger.Debug("API call", args...)
+	}
 }
 
 func (r *run) adaptive() *load.AIMDOptions {

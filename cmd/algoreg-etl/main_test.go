@@ -472,3 +472,24 @@ func TestRunSessionsNamedAfterTheRun(t *testing.T) {
 		t.Errorf("sessions during run 1: %q, want algoreg-etl/customers/1 among them and none unnamed", names)
 	}
 }
+
+// --log-level debug adds a line per page read and per API call; the
+// default level has none.
+func TestDebugLogsPagesAndCalls(t *testing.T) {
+	path, _, api := deployment(t, "page_size: 10")
+	if code, out, stderr := cli(t, "migrate", "--config", path); code != exitOK {
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr := cli(t, "run", "customers", "--config", path, "--log-format", "json", "--log-level", "debug")
+	if code != exitRecordErrs {
+		t.Fatalf("run: exit %d\n%s%s", code, out, stderr)
+	}
+	pages, calls := strings.Count(stderr, `"msg":"page read","job":"customers","run_id":1,"stream":"customers"`), strings.Count(stderr, `"msg":"API call"`)
+	if pages < 5 || calls != api.Requests() || !strings.Contains(stderr, `"records":7`) {
+		t.Errorf("%d page lines (want 5 or more: 45 rows, 10 a page), %d call lines for %d calls:\n%s", pages, calls, api.Requests(), stderr)
+	}
+	_, _, stderr = cli(t, "run", "customers", "--config", path, "--log-format", "json")
+	if strings.Contains(stderr, `"level":"DEBUG"`) {
+		t.Errorf("debug lines at the default level:\n%s", stderr)
+	}
+}
