@@ -121,9 +121,9 @@ func (a *app) rootCmd() *cobra.Command {
 	root.SetUsageFunc(func(cmd *cobra.Command) error { a.help(cmd.OutOrStderr(), cmd); return nil })
 
 	pf := root.PersistentFlags()
-	pf.StringVarP(&a.configPath, "config", "c", "", "config file (default $ALGOREG_ETL_CONFIG)")
-	pf.StringVar(&a.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
-	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVarP(&a.configPath, "config", "c", "", "the config `FILE` (default $ALGOREG_ETL_CONFIG)")
+	pf.StringVar(&a.logFormat, "log-format", "auto", "`FORMAT` of the logs: text, json, or auto (text on a terminal, JSON otherwise)")
+	pf.StringVar(&a.logLevel, "log-level", "info", "`LEVEL` of the logs: debug, info, warn or error")
 	root.MarkPersistentFlagFilename("config", "yaml", "yml")
 	completeValues(root, "log-format", "text", "json", "auto")
 	completeValues(root, "log-level", "debug", "info", "warn", "error")
@@ -301,7 +301,8 @@ func flagError(cmd *cobra.Command, err error) error {
 		return &usageError{msg}
 	case errors.As(err, &noValue):
 		f := noValue.GetFlag()
-		return usageErrorf("--%s needs a value: %s", f.Name, f.Usage)
+		_, usage := pflag.UnquoteUsage(f)
+		return usageErrorf("--%s needs a value: %s", f.Name, usage)
 	case errors.As(err, &invalid):
 		f := invalid.GetFlag()
 		return usageErrorf("--%s %q: want %s", f.Name, invalid.GetValue(), describeFlagType(f.Value.Type()))

@@ -43,7 +43,7 @@ func (a *app) demoCmd() *cobra.Command {
 			a.code = a.demo(cmd.Context(), server)
 		},
 	}
-	cmd.Flags().StringVar(&server, "database", "", "URL of a database on the PostgreSQL server to use; the demo creates its own database beside it (default $ALGOREG_ETL_DEMO_DATABASE)")
+	cmd.Flags().StringVar(&server, "database", "", "`URL` of a database on the PostgreSQL server to use; the demo creates its own database beside it (default $ALGOREG_ETL_DEMO_DATABASE)")
 	return exits(cmd, plainExits...)
 }
 

@@ -144,7 +144,7 @@ func TestUsageErrorsInOneLine(t *testing.T) {
 		{[]string{"run", "a", "b"}, `unexpected argument "b"`},
 		{[]string{"run"}, "missing JOB"},
 		{[]string{"run", "-x", "customers"}, "unknown flag -x in -x"},
-		{[]string{"backfill", "customers", "--since"}, "--since needs a value: first updated_at to send: YYYY-MM-DD (UTC) or RFC 3339"},
+		{[]string{"backfill", "customers", "--since"}, "--since needs a value: first updated_at to send, T: YYYY-MM-DD (UTC) or RFC 3339"},
 		{[]string{"prune", "--batch", "many"}, `--batch "many": want a whole number`},
 		{[]string{"prune", "--batch", "0", "-c", "x.yaml"}, `--batch 0: must be 1 or more`},
 		{[]string{"report", "nonsense"}, `unknown report "nonsense"`},

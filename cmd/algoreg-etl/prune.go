@@ -35,10 +35,10 @@ func (a *app) pruneCmd() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVarP(&f.job, "job", "j", "", "only this job (default: every job of the config)")
-	fs.StringVar(&f.olderThan, "older-than", "", "prune runs older than this (90d, 2160h) instead of each job's history_days")
+	fs.StringVarP(&f.job, "job", "j", "", "only `JOB` (default: every job of the config)")
+	fs.StringVar(&f.olderThan, "older-than", "", "prune runs older than `AGE` (90d, 2160h) instead of each job's history_days")
 	fs.BoolVarP(&f.dryRun, "dry-run", "n", false, "count what would be deleted, delete nothing")
-	fs.IntVar(&f.batch, "batch", state.DefaultPruneBatch, "rows deleted per statement")
+	fs.IntVar(&f.batch, "batch", state.DefaultPruneBatch, "`N` rows deleted per statement")
 	return exits(cmd, plainExits...)
 }
 

@@ -77,13 +77,13 @@ func (a *app) reportCmd() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVarP(&f.job, "job", "j", "", "only this job's runs and errors")
-	fs.StringVar(&f.since, "since", "", "only what happened since: a number of days (7d), a duration (12h) or a date (2025-01-01); default 7d for runs, 30d for --html")
-	fs.StringVar(&f.format, "format", formatTable, "output: table, csv or json")
-	fs.StringVar(&f.html, "html", "", "write a self-contained HTML report (runs, error breakdown, daily volumes) to this file")
+	fs.StringVarP(&f.job, "job", "j", "", "only the runs and errors of `JOB`")
+	fs.StringVar(&f.since, "since", "", "only what happened since `WHEN`: a number of days (7d), a duration (12h) or a date (2025-01-01); default 7d for runs, 30d for --html")
+	fs.StringVar(&f.format, "format", formatTable, "`FORMAT` of the output: table, csv or json")
+	fs.StringVar(&f.html, "html", "", "write a self-contained HTML report (runs, error breakdown, daily volumes) to `FILE`")
 	fs.BoolVar(&f.open, "open", false, "errors: only the open ones")
 	fs.BoolVar(&f.showPII, "show-pii", false, "show names and the values in error messages (personal data)")
-	fs.IntVar(&f.limit, "limit", 1000, "at most this many lines (0: no limit)")
+	fs.IntVar(&f.limit, "limit", 1000, "at most `N` lines (0: no limit)")
 	completeValues(cmd, "format", formatTable, formatCSV, formatJSON)
 	cmd.MarkFlagFilename("html", "html")
 	return exits(cmd, plainExits...)

@@ -98,11 +98,11 @@ func (a *app) backfillCmd() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.since, "since", "", "first updated_at to send: YYYY-MM-DD (UTC) or RFC 3339")
-	fs.StringVar(&f.until, "until", "", "last updated_at to send (default: now - safety_lag)")
+	fs.StringVar(&f.since, "since", "", "first updated_at to send, `T`: YYYY-MM-DD (UTC) or RFC 3339")
+	fs.StringVar(&f.until, "until", "", "last updated_at to send, `T` (default: now - safety_lag)")
 	fs.BoolVar(&f.all, "all", false, "send every row")
 	fs.BoolVar(&f.full, "full", false, "send rows unchanged since last accepted too")
-	fs.Int64Var(&f.resume, "resume", 0, "resume the interrupted backfill with this run id")
+	fs.Int64Var(&f.resume, "resume", 0, "resume the interrupted backfill of run `ID`")
 	fs.BoolVar(&f.noResume, "no-resume", false, "start afresh even if a backfill of the same range was interrupted")
 	riskScanFlag(cmd, &f.riskScan, "override the job's risk_scan policy: auto, on or off (auto disables the scan for a backfill)")
 	cmd.MarkFlagsMutuallyExclusive("all", "since")

@@ -38,9 +38,9 @@ func (a *app) serveCmd() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:9090", "address of the HTTP listener for /metrics, /healthz and /readyz; \"\" for none")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:9090", "`ADDR` of the HTTP listener for /metrics, /healthz and /readyz; \"\" for none")
 	fs.DurationVar(&f.catchUp, "catch-up", time.Hour, "run a job's last slot at start if it is at most this old and no instance ran it; 0 never")
-	fs.StringVar(&f.instance, "instance", "", "this instance's name in schedule_slots.claimed_by (default: host name and pid)")
+	fs.StringVar(&f.instance, "instance", "", "this instance's `NAME` in schedule_slots.claimed_by and its sessions' application_name (default: host name and pid)")
 	return exits(cmd, plainExits...)
 }
 
