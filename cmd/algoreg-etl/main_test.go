@@ -394,11 +394,17 @@ func TestSignalNamedInTheInterruptedRun(t *testing.T) {
 	cmd := exec.Command(filepath.Join(binDir(t), "algoreg-etl"), "run", "customers", "--config", path)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// The process, handed to the sandbox's goroutine once started.
+	started := make(chan *os.Process, 1)
 	var once sync.Once
 	api.SetBeforeSave(func(*load.SaveRequest) {
-		once.Do(func() { cmd.Process.Signal(syscall.SIGTERM) })
+		once.Do(func() { (<-started).Signal(syscall.SIGTERM) })
 	})
-	if err := cmd.Run(); cmd.ProcessState == nil {
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started <- cmd.Process
+	if err := cmd.Wait(); cmd.ProcessState == nil {
 		t.Fatal(err)
 	}
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(stderr.String(), "interrupted (terminated signal received)") {
@@ -448,9 +454,14 @@ func TestRunSessionsNamedAfterTheRun(t *testing.T) {
 	if code, out, stderr := cli(t, "migrate", "--config", path); code != exitOK {
 		t.Fatalf("migrate: exit %d\n%s%s", code, out, stderr)
 	}
-	var names []string
-	var once sync.Once
+	var (
+		mu    sync.Mutex // names is written by the sandbox's goroutine
+		names []string
+		once  sync.Once
+	)
 	api.SetBeforeSave(func(*load.SaveRequest) {
+		mu.Lock()
+		defer mu.Unlock()
 		once.Do(func() {
 			rows, err := db.Query(`SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, db.Name)
 			if err != nil {
@@ -468,6 +479,8 @@ func TestRunSessionsNamedAfterTheRun(t *testing.T) {
 	if code, out, stderr := cli(t, "run", "customers", "--config", path); code != exitRecordErrs {
 		t.Fatalf("run: exit %d\n%s%s", code, out, stderr)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if !slices.Contains(names, "algoreg-etl/customers/1") || slices.ContainsFunc(names, func(n string) bool { return !strings.HasPrefix(n, "algoreg-etl") }) {
 		t.Errorf("sessions during run 1: %q, want algoreg-etl/customers/1 among them and none unnamed", names)
 	}
