@@ -43,6 +43,15 @@ func checkJob(p *problems, e *jobEntry, i int, dir string) Job {
 	if cq := &e.CustomersQuery; !(cq.ok() && cq.val != "") && cq.bad == "" {
 		p.add(line, label, "customers_query", "is required: the path of the SQL file that selects the customers")
 	}
+	if f := &e.Incremental; fieldOK(p, f, label, "incremental") {
+		switch f.val {
+		case IncrementalCursor, IncrementalDiff:
+			j.Incremental = f.val
+		default:
+			p.add(f.line, label, "incremental", "want %q (read what changed since the watermark, by cursor_updated_at) or %q (read the whole query every run and send what differs from what the API last accepted), got %q",
+				IncrementalCursor, IncrementalDiff, f.val)
+		}
+	}
 	j.AccountTypes = checkAccountTypes(p, &e.AccountTypes, label)
 	j.Countries = checkCountries(p, &e.Countries, label)
 	j.OnInvalidField = checkOnInvalidField(p, &e.OnInvalidField, label)
@@ -140,7 +149,33 @@ func checkJob(p *problems, e *jobEntry, i int, dir string) Job {
 			j.MaxDisableFraction = f.val
 		}
 	}
+	if j.Diff() {
+		diffProblems(p, e, label)
+		j.ReconcileSchedule = ""
+	}
 	return j
+}
+
+// diffProblems reports the keys of a job with incremental: diff that mean
+// nothing for it: its runs read no window of cursor_updated_at, and each
+// of them compares the whole source, as a reconcile does.
+func diffProblems(p *problems, e *jobEntry, job string) {
+	for _, k := range []struct {
+		set  bool
+		line int
+		key  string
+	}{
+		{e.SafetyLag.set, e.SafetyLag.line, "safety_lag"},
+		{e.Lookback.set, e.Lookback.line, "lookback"},
+		{e.CursorTimezone.set, e.CursorTimezone.line, "cursor_timezone"},
+	} {
+		if k.set {
+			p.add(k.line, job, k.key, "means nothing with incremental: diff, whose runs read the whole query, without cursor_updated_at: remove it")
+		}
+	}
+	if f := &e.ReconcileSchedule; f.set {
+		p.add(f.line, job, "reconcile_schedule", "every run of a job with incremental: diff compares the whole source as a reconcile does: remove it, and run the job on its schedule")
+	}
 }
 
 // readQuery reads the SQL file named by f, resolved against dir, and

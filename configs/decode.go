@@ -55,6 +55,7 @@ type jobEntry struct {
 	at                section
 	Name              field[string]           `yaml:"name"`
 	CustomersQuery    field[string]           `yaml:"customers_query"`
+	Incremental       field[string]           `yaml:"incremental"`
 	RelationsQuery    field[string]           `yaml:"relations_query"`
 	RelationTypes     field[mapping[int64]]   `yaml:"relation_types"`
 	AccountTypes      field[mapping[string]]  `yaml:"account_types"`

@@ -22,6 +22,23 @@ const (
 	DefaultDrainTimeout       = 30 * time.Second
 	DefaultOnMissing          = OnMissingReport
 	DefaultMaxDisableFraction = 0.05
+	DefaultIncremental        = IncrementalCursor
+)
+
+// The values of a job's incremental key: how a run finds what changed in
+// the source.
+const (
+	// IncrementalCursor reads the rows changed since the job's watermark,
+	// in (cursor_updated_at, cursor_key) order: the queries select both
+	// cursor columns. The default.
+	IncrementalCursor = "cursor"
+	// IncrementalDiff is for tables without a trustworthy updated_at: the
+	// queries select cursor_key (a unique key of the rows) and no
+	// cursor_updated_at, and every run reads them whole, in cursor_key
+	// order, and compares each record with what the API last accepted,
+	// sending the new and changed ones and dealing with the missing ones
+	// by OnMissing, as a reconcile does. Such a job has no watermark.
+	IncrementalDiff = "diff"
 )
 
 // The values of a job's on_missing key: what a reconcile does with a record
@@ -68,6 +85,10 @@ type Job struct {
 	Name           string // key name: unique, [a-z0-9_-]+
 	CustomersQuery string // key customers_query: the query file's path, resolved against the config file's folder
 	CustomersSQL   string // the text of that file, read by Load or Parse
+	// Incremental is key incremental: IncrementalCursor (the default) or
+	// IncrementalDiff. With IncrementalDiff, SafetyLag, Lookback,
+	// CursorTimezone and ReconcileSchedule must not be set in the file.
+	Incremental string
 
 	// RelationsQuery is key relations_query: the path of the file whose
 	// rows become relations between customers, resolved like
@@ -152,15 +173,16 @@ type Job struct {
 
 	// ReconcileSchedule is key reconcile_schedule: when serve runs a
 	// reconcile of the job (a cron expression read in Timezone); "" for
-	// never.
+	// never, and always with IncrementalDiff.
 	ReconcileSchedule string
 	// OnMissing is key on_missing: OnMissingReport (the default) or
-	// OnMissingDisable.
+	// OnMissingDisable; what a reconcile, and every run of a job with
+	// IncrementalDiff, does with a record missing from the source.
 	OnMissing string
-	// MaxDisableFraction is key max_disable_fraction: a reconcile that
-	// finds more than this fraction of the records the API accepted
-	// missing from the source disables none of them and fails. 0..1,
-	// default 0.05.
+	// MaxDisableFraction is key max_disable_fraction: a reconcile (or a
+	// run of a job with IncrementalDiff) that finds more than this
+	// fraction of the records the API accepted missing from the source
+	// disables none of them and fails. 0..1, default 0.05.
 	MaxDisableFraction float64
 }
 
@@ -195,6 +217,7 @@ func defaultOnInvalidField() map[string]string {
 func DefaultJob(name string) Job {
 	return Job{
 		Name:               name,
+		Incremental:        DefaultIncremental,
 		ChunkSize:          DefaultChunkSize,
 		Concurrency:        DefaultConcurrency,
 		MaxConcurrency:     DefaultMaxConcurrency,
@@ -217,11 +240,15 @@ func DefaultJob(name string) Job {
 	}
 }
 
+// Diff reports whether the job is incremental: diff.
+func (j *Job) Diff() bool { return j.Incremental == IncrementalDiff }
+
 // LogValue gives the job's settings to log/slog, without its query texts.
 func (j Job) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("name", j.Name),
 		slog.String("customers_query", j.CustomersQuery),
+		slog.String("incremental", j.Incremental),
 	}
 	if j.RelationsQuery != "" {
 		attrs = append(attrs, slog.String("relations_query", j.RelationsQuery))

@@ -44,6 +44,10 @@ func TestJobKeys(t *testing.T) {
 			func(j *configs.Job) any {
 				return fmt.Sprintln(j.OnInvalidField["date_of_birth"], j.OnInvalidField["phone"])
 			}, "drop reject\n"},
+		{"incremental diff", "    incremental: diff\n    on_missing: disable\n",
+			func(j *configs.Job) any { return fmt.Sprintln(j.Incremental, j.Diff(), j.OnMissing) }, "diff true disable\n"},
+		{"incremental default", "",
+			func(j *configs.Job) any { return fmt.Sprintln(j.Incremental, j.Diff()) }, "cursor false\n"},
 		{"lookback", "    lookback: 10m\n",
 			func(j *configs.Job) any { return j.Lookback }, 10 * time.Minute},
 		{"lookback 0", "    lookback: 0s\n",
@@ -216,6 +220,16 @@ func TestJobKeyErrors(t *testing.T) {
 			[]string{at(9, `stuck_after: want a whole number, got "2.5"`)}},
 		{"drain_timeout negative", "    drain_timeout: -1s\n",
 			[]string{at(9, `drain_timeout: must not be negative, got -1s`)}},
+		{"incremental unknown", "    incremental: full\n",
+			[]string{at(9, `incremental: want "cursor" (read what changed since the watermark, by cursor_updated_at) or "diff"`)}},
+		{"incremental diff with lookback", "    incremental: diff\n    lookback: 5m\n",
+			[]string{at(10, `lookback: means nothing with incremental: diff, whose runs read the whole query, without cursor_updated_at: remove it`)}},
+		{"incremental diff with safety_lag", "    safety_lag: 0s\n    incremental: diff\n",
+			[]string{at(9, `safety_lag: means nothing with incremental: diff`)}},
+		{"incremental diff with cursor_timezone", "    incremental: diff\n    cursor_timezone: UTC\n",
+			[]string{at(10, `cursor_timezone: means nothing with incremental: diff`)}},
+		{"incremental diff with reconcile_schedule", "    incremental: diff\n    reconcile_schedule: \"0 3 * * 0\"\n",
+			[]string{at(10, `reconcile_schedule: every run of a job with incremental: diff compares the whole source as a reconcile does`)}},
 		{"unknown key near a new one", "    look_back: 1m\n",
 			[]string{at(9, `look_back: unknown key (did you mean "lookback"?)`)}},
 	}
@@ -244,7 +258,7 @@ func TestJobLogValue(t *testing.T) {
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("job", "job", j)
 	got := buf.String()
 	for _, want := range []string{
-		"job.name=customers", "job.relation_types=map[director:1]", "job.account_types=map[person:N]",
+		"job.name=customers", "job.incremental=cursor", "job.relation_types=map[director:1]", "job.account_types=map[person:N]",
 		"job.concurrency=16", "job.adaptive_concurrency=true", "job.max_concurrency=16", "job.rate_limit=0",
 		"job.lookback=1m0s", "job.risk_scan=auto", "job.risk_scan_threshold=1000", "job.max_attempts=0",
 		"job.max_retry_time=2m0s", "job.retry_errors_limit=1000", "job.stuck_after=5", "job.drain_timeout=30s",
@@ -278,6 +292,7 @@ func TestDefaultJob(t *testing.T) {
 		{"stuck_after", j.StuckAfter, 5},
 		{"cursor_timezone", j.CursorTimezone, time.UTC},
 		{"timezone", j.Timezone, time.UTC},
+		{"incremental", j.Incremental, configs.IncrementalCursor},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
