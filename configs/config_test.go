@@ -77,7 +77,7 @@ func TestLoadExample(t *testing.T) {
 		{"username", c.Algoreg.Username, "etl@bank.example"},
 		{"password", c.Algoreg.Password.Reveal(), "demo-key"},
 		{"timeout", c.Algoreg.Timeout, 60 * time.Second},
-		{"jobs", len(c.Jobs), 1},
+		{"jobs", len(c.Jobs), 2},
 		{"query path", j.CustomersQuery, filepath.Join("..", "sql", "example", "customers.sql")},
 		{"relations query path", j.RelationsQuery, filepath.Join("..", "sql", "example", "relations.sql")},
 		{"relation_types", fmt.Sprint(j.RelationTypes), "map[director:1 shareholder:2 ubo:3]"},
@@ -112,6 +112,13 @@ func TestLoadExample(t *testing.T) {
 	}
 	if !strings.Contains(j.RelationsSQL, "relation_external_id") {
 		t.Errorf("RelationsSQL does not hold the example query:\n%s", j.RelationsSQL)
+	}
+	d, err := c.Job("customers-diff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Diff() || j.Diff() || d.CustomersQuery != filepath.Join("..", "sql", "example", "customers_diff.sql") || d.OnMissing != configs.OnMissingReport {
+		t.Errorf("job customers-diff: incremental %s, query %s, on_missing %s; customers: incremental %s", d.Incremental, d.CustomersQuery, d.OnMissing, j.Incremental)
 	}
 }
 

@@ -116,7 +116,9 @@ func (k *chunker) finish(readErr error) error {
 }
 
 // readWindow reads a stream's window and sends it, moving the stream's
-// watermark (or, for a backfill, the run's progress) as chunks settle.
+// watermark (or, for a backfill, the run's progress) as chunks settle. A
+// stream read by key (incremental: diff) is read whole, and moves no
+// watermark.
 //
 // stored is the stream's watermark before the run: with a lookback the
 // window starts below it, and the watermark is not written back at or below
@@ -140,7 +142,7 @@ func (r *run) readWindow(ctx, drain context.Context, s *stream, w extract.Window
 	readCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(k.ctx, cancel)()
-	err = extract.Read(readCtx, r.env.Source, s.query, w, r.readOptions(ctx, s), k.add)
+	err = r.read(readCtx, s, w, k.add)
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}

@@ -121,6 +121,14 @@ func (r *run) countWindows(ctx context.Context) (int64, error) {
 				return 0, err
 			}
 		}
+		if s.query.ByKey {
+			n, err := extract.CountAll(ctx, r.env.Source, s.query)
+			if err != nil {
+				return 0, err
+			}
+			total += n
+			continue
+		}
 		n, err := extract.Count(ctx, r.env.Source, s.query, w)
 		if err != nil {
 			return 0, err

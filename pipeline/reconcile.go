@@ -31,6 +31,11 @@ import (
 // run counts and records, with examples, what it would create, update and
 // disable.
 //
+// Every run of a job with incremental: diff does the same (see
+// run.reconciles): its queries have no cursor_updated_at, so each run reads
+// them whole and deals with the missing records; a verify or offline run
+// of such a job, like a dry run, counts what it would disable.
+//
 // Memory stays flat in the table's size: the external ids seen are written
 // to the state table reconcile_seen chunk by chunk, and the missing ones
 // are read back page by page.
@@ -44,7 +49,7 @@ const maxExamples = 10
 
 // example notes an external id as an example of a class of records.
 func (r *run) example(class string, ids ...string) {
-	if r.opts.Kind != state.KindReconcile {
+	if !r.reconciles() {
 		return
 	}
 	r.mu.Lock()
@@ -61,9 +66,9 @@ func (r *run) example(class string, ids ...string) {
 }
 
 // markSeen records the external ids of a chunk's rows as present in the
-// source, during a reconcile.
+// source, during a run that reconciles.
 func (r *run) markSeen(ctx context.Context, s *stream, c *chunk) error {
-	if r.opts.Kind != state.KindReconcile {
+	if !r.reconciles() {
 		return nil
 	}
 	ids := make([]string, 0, len(c.records)+len(c.errs))
@@ -100,7 +105,7 @@ func (r *run) reconcileMissing(ctx, drain context.Context) error {
 		r.mu.Unlock()
 		if disable && refused == nil && total > 0 && float64(n) > r.job.MaxDisableFraction*float64(total) {
 			what := "was"
-			if r.opts.DryRun {
+			if r.dryRun() {
 				what = "would be"
 			}
 			refused = fmt.Errorf("reconcile: %d of the %d %s the API accepted are missing from the source (%.1f%%), over max_disable_fraction (%.1f%%): nothing %s disabled; check the job's %s query",
@@ -114,7 +119,7 @@ func (r *run) reconcileMissing(ctx, drain context.Context) error {
 		if missing[i] == 0 {
 			continue
 		}
-		r.logger.Info("records missing from the source", "stream", s.name, "missing", missing[i], "on_missing", r.job.OnMissing, "dry_run", r.opts.DryRun)
+		r.logger.Info("records missing from the source", "stream", s.name, "missing", missing[i], "on_missing", r.job.OnMissing, "dry_run", r.dryRun())
 		if err := r.missingOf(ctx, drain, s, disable); err != nil {
 			return err
 		}
@@ -140,7 +145,7 @@ func (r *run) missingOf(ctx, drain context.Context, s *stream, disable bool) err
 			if err := r.disable(drain, s, page); err != nil {
 				return err
 			}
-		case r.opts.DryRun:
+		case r.dryRun():
 		default:
 			if err := r.env.State.RecordErrors(context.WithoutCancel(ctx), deletedWarnings(r, s, page, "not sent: on_missing is report")); err != nil {
 				return err
@@ -196,8 +201,8 @@ func (r *run) disableRequest(s *stream, page []state.SentRecord) (*load.SaveRequ
 // history too. A dry run counts and lists what it would send.
 func (r *run) disable(ctx context.Context, s *stream, page []state.SentRecord) error {
 	req, send, errs := r.disableRequest(s, page)
-	if r.opts.DryRun || len(send) == 0 {
-		if r.opts.DryRun {
+	if r.dryRun() || len(send) == 0 {
+		if r.dryRun() {
 			for _, rec := range send {
 				r.example("disabled", rec.externalID)
 			}

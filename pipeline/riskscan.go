@@ -121,7 +121,7 @@ func (r *run) countToSend(ctx context.Context, limit int64) (int64, error) {
 			}
 			return nil
 		}
-		err = extract.Read(ctx, r.env.Source, s.query, w, extract.Options{PageSize: r.job.PageSize}, func(row extract.Row) error {
+		err = r.read(ctx, s, w, func(row extract.Row) error {
 			rec, err := m(row)
 			if err != nil {
 				return nil // an invalid row is not sent

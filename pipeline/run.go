@@ -82,6 +82,10 @@ type Result struct {
 	// Warning is what the run found wrong with the job itself although it
 	// went on, as on the run row; "" for none.
 	Warning string
+	// Diff is set when the job is incremental: diff: the run read its
+	// queries whole (and has no watermark), and Counts.Missing and
+	// Disabled say what it found missing from the source.
+	Diff bool
 }
 
 // Run does one run of job: it reads the rows changed since the job's
@@ -93,12 +97,17 @@ type Result struct {
 // else can fail: an error that ends the run, even before it reads a row, is
 // recorded on the run row (status failed) and returned together with the
 // Result; the watermark then stays at the last row before which everything
-// was settled. Only the lock and the run row itself fail without a Result. When ctx is cancelled (a signal), Run stops
+// was settled. Only the lock, the run row itself and a backfill of a job
+// with incremental: diff (ErrDiffBackfill) fail without a Result. When ctx
+// is cancelled (a signal), Run stops
 // reading, lets the calls in flight finish for up to the job's
 // drain_timeout, checkpoints, and ends with status interrupted.
 func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result, error) {
 	if opts.Kind == "" {
 		opts.Kind = state.KindRun
+	}
+	if job.Diff() && opts.Kind == state.KindBackfill {
+		return nil, fmt.Errorf("job %s: %w", job.Name, ErrDiffBackfill)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -146,6 +155,12 @@ func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result
 	return res, err
 }
 
+// ErrDiffBackfill is returned, wrapped, by Run when asked to backfill a
+// job with incremental: diff: such a job has no updated_at to take a range
+// of, and each of its runs already reads the source whole; a run with
+// Options.Full sends every row again.
+var ErrDiffBackfill = errors.New("a job with incremental: diff has no updated_at to backfill a range of: each run reads the whole source; `run --full` sends every row again")
+
 // run is the state of one run in progress.
 type run struct {
 	env    *Env
@@ -171,8 +186,26 @@ type run struct {
 	warnings []string            // what the run found wrong with the job, guarded by mu
 }
 
-// moves reports whether the run moves the job's watermarks.
-func (r *run) movesWatermark() bool { return r.opts.Kind == state.KindRun }
+// moves reports whether the run moves the job's watermarks. A job with
+// incremental: diff has none.
+func (r *run) movesWatermark() bool { return r.opts.Kind == state.KindRun && !r.job.Diff() }
+
+// reconciles reports whether the run reads the job's queries whole and
+// deals with the records missing from the source: a reconcile, and every
+// run, verify or offline run of a job with incremental: diff.
+func (r *run) reconciles() bool {
+	switch r.opts.Kind {
+	case state.KindReconcile:
+		return true
+	case state.KindRun, state.KindVerify, state.KindOffline:
+		return r.job.Diff()
+	}
+	return false
+}
+
+// dryRun reports whether the API keeps nothing the run sends: a verify or
+// offline run, or a dry run.
+func (r *run) dryRun() bool { return !r.persists() }
 
 // persists reports whether the API keeps what the run sends, so that what
 // was accepted is remembered for skip-unchanged and for dependencies.
@@ -227,6 +260,9 @@ func (r *run) open(ctx context.Context) error {
 	r.mark = stored
 
 	row := state.Run{WindowTo: &r.until}
+	if r.job.Diff() {
+		row.WindowTo = nil // the queries are read whole
+	}
 	if !w.After.IsZero() {
 		row.WindowFrom, row.WindowFromKey = &w.After.UpdatedAt, w.After.Key
 	}
@@ -280,6 +316,9 @@ func timePtr(t time.Time) *time.Time {
 // watermark before it.
 func (r *run) windowOf(ctx context.Context, s *stream) (w extract.Window, stored extract.Position, err error) {
 	w = extract.Window{Until: r.until}
+	if r.job.Diff() {
+		return extract.Window{}, stored, nil // read whole, by key: no window, no watermark
+	}
 	switch r.opts.Kind {
 	case state.KindBackfill:
 		w.After = extract.Position{UpdatedAt: r.opts.Since}
@@ -374,6 +413,9 @@ func (r *run) do(ctx, drain context.Context) error {
 			if err := r.readWindow(ctx, drain, s, w, stored); err != nil {
 				return err
 			}
+			if s.query.ByKey {
+				continue // no cursor_updated_at: none is NULL, none is ahead
+			}
 			if err := r.readNullCursor(ctx, drain, s); err != nil {
 				return err
 			}
@@ -382,7 +424,7 @@ func (r *run) do(ctx, drain context.Context) error {
 			}
 		}
 	}
-	if r.opts.Kind == state.KindReconcile {
+	if r.reconciles() {
 		defer r.env.State.ClearSeen(context.WithoutCancel(ctx), r.id)
 		if err := r.reconcileMissing(ctx, drain); err != nil {
 			return err
@@ -459,7 +501,7 @@ func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
 		runErr = errors.Join(runErr, err)
 	}
 	res := &Result{RunID: r.id, Kind: r.opts.Kind, Status: status, DryRun: !r.persists(), Counts: counts,
-		Window: r.window, Watermark: mark, DisableRiskScan: r.disableRiskScan, Warning: warning}
+		Window: r.window, Watermark: mark, DisableRiskScan: r.disableRiskScan, Warning: warning, Diff: r.job.Diff()}
 	log := r.logger.Info
 	if runErr != nil {
 		log = r.logger.Error

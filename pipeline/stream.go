@@ -74,7 +74,7 @@ func (r *run) jobStreams() []*stream {
 	loc := r.job.CursorTimezone
 	out := []*stream{{
 		name:  StreamCustomers,
-		query: extract.Query{SQL: r.job.CustomersSQL, Location: loc},
+		query: extract.Query{SQL: r.job.CustomersSQL, Location: loc, ByKey: r.job.Diff()},
 		mapper: func(cols extract.Columns) (mapper, error) {
 			m, err := transform.NewCustomers(cols, transform.Options{Now: r.opts.Now, AccountTypes: r.job.AccountTypes, Countries: r.job.Countries, Drop: r.dropInvalid()})
 			if err != nil {
@@ -100,7 +100,7 @@ func (r *run) jobStreams() []*stream {
 	if r.job.RelationsSQL != "" {
 		out = append(out, &stream{
 			name:  StreamRelations,
-			query: extract.Query{SQL: r.job.RelationsSQL, Location: loc},
+			query: extract.Query{SQL: r.job.RelationsSQL, Location: loc, ByKey: r.job.Diff()},
 			mapper: func(cols extract.Columns) (mapper, error) {
 				m, err := transform.NewRelations(cols, transform.RelationOptions{Types: r.job.RelationTypes})
 				if err != nil {
@@ -158,6 +158,9 @@ func droppedWarnings(rec record) []state.RecordError {
 // mapping, before any row is read.
 func (r *run) compile(ctx context.Context, s *stream) (mapper, error) {
 	cols, err := extract.Describe(ctx, r.env.Source, s.query)
+	if err != nil && s.query.ByKey {
+		return nil, fmt.Errorf("%s query (incremental: diff): %w", s.name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s query: %w", s.name, err)
 	}
@@ -166,6 +169,16 @@ func (r *run) compile(ctx context.Context, s *stream) (mapper, error) {
 		return nil, fmt.Errorf("%s query of job %s: %w", s.name, r.job.Name, err)
 	}
 	return m, nil
+}
+
+// read streams the rows of a stream's window w, or, for a stream read by
+// key (incremental: diff), every row of its query, calling fn for each.
+func (r *run) read(ctx context.Context, s *stream, w extract.Window, fn func(extract.Row) error) error {
+	opts := r.readOptions(ctx, s)
+	if s.query.ByKey {
+		return extract.ReadAll(ctx, r.env.Source, s.query, opts, fn)
+	}
+	return extract.Read(ctx, r.env.Source, s.query, w, opts, fn)
 }
 
 // invalid returns the record error of a row that could not be mapped.

@@ -72,16 +72,25 @@ func unquote(s string) string {
 // cursorIndex checks that the page query reads the cursor columns through an
 // index, rather than the whole table, and reports the index to create when
 // it does not. upd and key are the positions of the cursor columns among
-// the query's columns, which are the top node's output.
+// the query's columns, which are the top node's output; upd is -1 for a
+// query read by key (incremental: diff), whose pages need an index on
+// cursor_key alone.
 func (c *checker) cursorIndex(ctx context.Context, src *sqlx.DB, subject string, p *node, upd, key int) {
 	subject += " cursor"
+	if upd < 0 {
+		upd = key // one column: the key
+	}
 	if upd >= len(p.Output) || key >= len(p.Output) {
 		c.report(Warn, subject, "cannot tell which columns the cursor columns are from the plan")
 		return
 	}
 	ue, ke := p.Output[upd], p.Output[key]
 	um, km := columnRef.FindStringSubmatch(ue), columnRef.FindStringSubmatch(ke)
-	if um == nil || km == nil || um[1] != km[1] {
+	switch {
+	case upd == key && km == nil:
+		c.report(Warn, subject, "cursor_key (%s) is not a plain column of a table, so no index can serve the page query: select a column of the main table", ke)
+		return
+	case um == nil || km == nil || um[1] != km[1]:
 		c.report(Warn, subject, "cursor_updated_at (%s) and cursor_key (%s) are not plain columns of one table, so no index can serve the page query: "+
 			"select a column of the main table for each", ue, ke)
 		return
@@ -111,6 +120,7 @@ func (c *checker) cursorIndex(ctx context.Context, src *sqlx.DB, subject string,
 		return
 	}
 	updCol, keyCol := unquote(um[2]), unquote(km[2])
+	columns := updCol + ", " + keyCol // as the messages name them
 	create := fmt.Sprintf("CREATE INDEX CONCURRENTLY ON %s (%s, %s);", cursorTable, ident(updCol), ident(keyCol))
 	var index string
 	err := src.GetContext(ctx, &index, `SELECT coalesce(min(i.indexrelid::regclass::text), '')
@@ -119,6 +129,14 @@ func (c *checker) cursorIndex(ctx context.Context, src *sqlx.DB, subject string,
 		JOIN pg_attribute a1 ON a1.attrelid = i.indrelid AND a1.attnum = i.indkey[1]
 		WHERE i.indrelid = to_regclass($1) AND i.indnkeyatts >= 2 AND i.indisvalid AND i.indpred IS NULL
 		  AND a0.attname = $2 AND a1.attname = $3`, cursorTable.String(), updCol, keyCol)
+	if upd == key {
+		columns = keyCol
+		create = fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY ON %s (%s);", cursorTable, ident(keyCol))
+		err = src.GetContext(ctx, &index, `SELECT coalesce(min(i.indexrelid::regclass::text), '')
+			FROM pg_index i
+			JOIN pg_attribute a0 ON a0.attrelid = i.indrelid AND a0.attnum = i.indkey[0]
+			WHERE i.indrelid = to_regclass($1) AND i.indisvalid AND i.indpred IS NULL AND a0.attname = $2`, cursorTable.String(), keyCol)
+	}
 	if err != nil {
 		c.report(Fail, subject, "reading the indexes of %s: %v", cursorTable, err)
 		return
@@ -139,7 +157,7 @@ func (c *checker) cursorIndex(ctx context.Context, src *sqlx.DB, subject string,
 			c.report(Warn, subject, "each page reads all of %s (about %d rows): read its values by key, in a scalar subquery, "+
 				"or index the column the query joins it on", t, rows)
 		case index != "":
-			c.report(Warn, subject, "each page reads all of %s (about %d rows) although index %s is on (%s, %s): run ANALYZE %s", t, rows, index, updCol, keyCol, t)
+			c.report(Warn, subject, "each page reads all of %s (about %d rows) although index %s is on (%s): run ANALYZE %s", t, rows, index, columns, t)
 		default:
 			c.report(Warn, subject, "each page reads all of %s (about %d rows): add the index on the cursor columns: %s", t, rows, create)
 		}
@@ -149,9 +167,9 @@ func (c *checker) cursorIndex(ctx context.Context, src *sqlx.DB, subject string,
 	case used != "":
 		c.report(OK, subject, "pages read %s in order through index %s", cursorTable, used)
 	case index != "":
-		c.report(OK, subject, "index %s is on %s (%s, %s); at this size the planner reads the table whole", index, cursorTable, updCol, keyCol)
+		c.report(OK, subject, "index %s is on %s (%s); at this size the planner reads the table whole", index, cursorTable, columns)
 	default:
-		c.report(OK, subject, "%s is small enough to read whole, but it has no index on (%s, %s); before it grows: %s", cursorTable, updCol, keyCol, create)
+		c.report(OK, subject, "%s is small enough to read whole, but it has no index on (%s); before it grows: %s", cursorTable, columns, create)
 	}
 }
 

@@ -283,3 +283,46 @@ func TestNow(t *testing.T) {
 	results := d.check(t, nil, preflight.Options{Now: func() time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) }, Sample: 1})
 	expect(t, results, "customers: customers_query sample", preflight.OK, "no rows before 2019-12-31T23:59:30Z")
 }
+
+// A job with incremental: diff is checked as its runs read it: its query
+// must select cursor_key and no cursor_updated_at, its pages read an index
+// on cursor_key alone, and its sample is its first rows by key.
+func TestDiffJob(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, "")
+	diffSQL, err := os.ReadFile(filepath.Join("..", "sql", "example", "customers_diff.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := &d.cfg.Jobs[0]
+	job.Incremental, job.CustomersSQL, job.RelationsSQL = configs.IncrementalDiff, string(diffSQL), ""
+	results := d.check(t, nil, preflight.Options{Sample: 2})
+	expect(t, results, "customers: customers_query", preflight.OK, "usable types", "cursor_key int8 (incremental: diff")
+	expect(t, results, "customers: customers_query cursor", preflight.OK, "clients_pkey")
+	var sample []string
+	for _, r := range results {
+		if r.Subject == "customers: customers_query sample" {
+			sample = append(sample, r.Message)
+		}
+	}
+	if len(sample) != 2 || !strings.HasPrefix(sample[0], "C-0001: ") || !strings.HasPrefix(sample[1], "C-0002: ") {
+		t.Errorf("sample: %q, want C-0001 and C-0002", sample)
+	}
+	if preflight.Worst(results) != preflight.Warn {
+		t.Errorf("worst is not warn:\n%s", lines(results))
+	}
+
+	// The cursor query is not one a diff job can read.
+	job.CustomersSQL = d.config(t, d.db.URL, "").Jobs[0].CustomersSQL
+	results = d.check(t, nil, preflight.Options{})
+	expect(t, results, "customers: customers_query", preflight.Fail, "incremental: diff: ", "selects cursor_updated_at", "remove the column")
+
+	// A big table without an index on its key: the index to add.
+	if _, err := d.db.Exec(`CREATE TABLE big_nokey (id int NOT NULL, ref text);
+		INSERT INTO big_nokey SELECT g, 'R' || g FROM generate_series(1, 5000) g; ANALYZE big_nokey`); err != nil {
+		t.Fatal(err)
+	}
+	job.CustomersSQL = `SELECT b.id AS cursor_key, b.ref AS external_id FROM big_nokey b`
+	results = d.check(t, nil, preflight.Options{LargeTable: 1000})
+	expect(t, results, "customers: customers_query cursor", preflight.Warn, "each page reads all of public.big_nokey", "CREATE UNIQUE INDEX CONCURRENTLY ON public.big_nokey (id);")
+}

@@ -31,7 +31,7 @@ type mapper func(row extract.Row) (id string, req *load.SaveRequest, err error)
 func streamsOf(job *configs.Job) []stream {
 	out := []stream{{
 		key:   "customers_query",
-		query: extract.Query{SQL: job.CustomersSQL, Location: job.CursorTimezone},
+		query: extract.Query{SQL: job.CustomersSQL, Location: job.CursorTimezone, ByKey: job.Diff()},
 		mapping: func(cols extract.Columns, zeros []any) (mapper, []*transform.FieldError, error) {
 			m, err := transform.NewCustomers(cols, transform.Options{AccountTypes: job.AccountTypes, Countries: job.Countries})
 			if err != nil {
@@ -49,7 +49,7 @@ func streamsOf(job *configs.Job) []stream {
 	if job.RelationsSQL != "" {
 		out = append(out, stream{
 			key:   "relations_query",
-			query: extract.Query{SQL: job.RelationsSQL, Location: job.CursorTimezone},
+			query: extract.Query{SQL: job.RelationsSQL, Location: job.CursorTimezone, ByKey: job.Diff()},
 			mapping: func(cols extract.Columns, zeros []any) (mapper, []*transform.FieldError, error) {
 				m, err := transform.NewRelations(cols, transform.RelationOptions{Types: job.RelationTypes})
 				if err != nil {
@@ -82,6 +82,10 @@ func externalID(row extract.Row, col string) string {
 func (c *checker) stream(ctx context.Context, src *sqlx.DB, job *configs.Job, s stream) {
 	subject := job.Name + ": " + s.key
 	cols, err := extract.DescribeColumns(ctx, src, s.query)
+	if err != nil && s.query.ByKey {
+		c.report(Fail, subject, "incremental: diff: %v", err)
+		return
+	}
 	if err != nil {
 		c.report(Fail, subject, "%v", err)
 		return
@@ -89,7 +93,7 @@ func (c *checker) stream(ctx context.Context, src *sqlx.DB, job *configs.Job, s 
 	var (
 		names    extract.Columns
 		zeros    []any
-		upd, key int
+		upd, key = -1, -1
 	)
 	for i, col := range cols {
 		switch col.Name {
@@ -113,6 +117,9 @@ func (c *checker) stream(ctx context.Context, src *sqlx.DB, job *configs.Job, s 
 			msgs = append(msgs, fe.Error())
 		}
 		c.report(Fail, subject, "columns of unusable types, every row would be refused: %s; cast them in the query (README, \"Writing a job's query\")", strings.Join(msgs, "; "))
+	} else if s.query.ByKey {
+		c.report(OK, subject, "compiles; %d columns of usable types, cursor_key %s (incremental: diff: each run reads the query whole, by cursor_key)",
+			len(names), strings.ToLower(cols[key].DatabaseType))
 	} else {
 		c.report(OK, subject, "compiles; %d columns of usable types, cursor_updated_at %s, cursor_key %s",
 			len(names), strings.ToLower(cols[upd].DatabaseType), strings.ToLower(cols[key].DatabaseType))
@@ -145,7 +152,13 @@ func (c *checker) sample(ctx context.Context, src *sqlx.DB, subject string, q ex
 	subject += " sample"
 	n := 0
 	errStop := fmt.Errorf("enough rows")
-	err := extract.Read(ctx, src, q, extract.Window{Until: until}, extract.Options{PageSize: c.opts.Sample}, func(row extract.Row) error {
+	read := func(fn func(extract.Row) error) error {
+		if q.ByKey {
+			return extract.ReadAll(ctx, src, q, extract.Options{PageSize: c.opts.Sample}, fn)
+		}
+		return extract.Read(ctx, src, q, extract.Window{Until: until}, extract.Options{PageSize: c.opts.Sample}, fn)
+	}
+	err := read(func(row extract.Row) error {
 		n++
 		id, req, err := m(row)
 		switch {
@@ -163,7 +176,10 @@ func (c *checker) sample(ctx context.Context, src *sqlx.DB, subject string, q ex
 		c.report(Fail, subject, "%v", err)
 		return
 	}
-	if n == 0 {
+	switch {
+	case n == 0 && q.ByKey:
+		c.report(OK, subject, "the query returns no rows")
+	case n == 0:
 		c.report(OK, subject, "the query returns no rows before %s", until.UTC().Format(time.RFC3339))
 	}
 }

@@ -290,3 +290,29 @@ ORDER BY src.cursor_updated_at, src.cursor_key LIMIT 100`, time.Date(2025, 1, 1,
 		}
 	}
 }
+
+// TestDiffQueryIsCustomersWithoutCursor: the example query of a job with
+// incremental: diff maps the clients as customers.sql does, without
+// cursor_updated_at, so that the two do not drift apart.
+func TestDiffQueryIsCustomersWithoutCursor(t *testing.T) {
+	body := func(name string) []string {
+		text, err := etlsql.Example(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, line := range strings.Split(text, "\n") {
+			if !strings.HasPrefix(line, "--") && !strings.Contains(line, "AS cursor_updated_at") {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	cursor, diff := body("customers.sql"), body("customers_diff.sql")
+	if !slices.Equal(cursor, diff) {
+		t.Errorf("customers_diff.sql is not customers.sql without cursor_updated_at:\n%s\n---\n%s", strings.Join(diff, "\n"), strings.Join(cursor, "\n"))
+	}
+	if text, _ := etlsql.Example("customers_diff.sql"); strings.Contains(text, "AS cursor_updated_at") {
+		t.Error("customers_diff.sql selects cursor_updated_at")
+	}
+}

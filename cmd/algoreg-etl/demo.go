@@ -224,7 +224,7 @@ func writeDemoConfig(dir, dsn string) (string, error) {
 	text = strings.ReplaceAll(text, "../sql/example/", "")
 	text = "# Written by algoreg-etl demo: the example config, its databases filled in.\n" +
 		"# Runs need ALGOREG_URL, ALGOREG_USERNAME and ALGOREG_PASSWORD; reports need none.\n\n" + text
-	for _, f := range []string{"customers.sql", "relations.sql"} {
+	for _, f := range []string{"customers.sql", "customers_diff.sql", "relations.sql"} {
 		q, err := etlsql.Example(f)
 		if err != nil {
 			return "", err

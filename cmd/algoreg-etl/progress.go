@@ -152,7 +152,11 @@ func printSummary(w io.Writer, res *pipeline.Result, took time.Duration) {
 	if c.Resolved > 0 {
 		row("resolved", c.Resolved, "open record errors of earlier runs now settled")
 	}
-	fmt.Fprintf(w, "  disable_risk_scan %v; watermark %v\n", res.DisableRiskScan, res.Watermark)
+	if res.Diff {
+		fmt.Fprintf(w, "  disable_risk_scan %v; no watermark (incremental: diff)\n", res.DisableRiskScan)
+	} else {
+		fmt.Fprintf(w, "  disable_risk_scan %v; watermark %v\n", res.DisableRiskScan, res.Watermark)
+	}
 	if took > 0 {
 		fmt.Fprintf(w, "  took %s (%.0f rows/s)\n", took.Round(time.Millisecond), float64(c.Extracted+c.Retried)/took.Seconds())
 	}

@@ -29,15 +29,16 @@ func (a *app) reconcileCmd() *cobra.Command {
 	return exits(cmd, runExits...)
 }
 
-// printReconcile prints what a reconcile found, with its examples.
+// printReconcile prints what a reconcile, or a run of a job with
+// incremental: diff, found, with its examples.
 func (a *app) printReconcile(res *pipeline.Result, run state.Run) {
 	c := res.Counts
 	if run.DryRun {
-		fmt.Fprintf(a.stdout, "reconcile %d (dry run): %d new and %d changed records would be sent, %d missing from the source (%d would be disabled)\n",
-			res.RunID, c.New, c.Changed, c.Missing, c.Disabled)
+		fmt.Fprintf(a.stdout, "%s %d (dry run): %d new and %d changed records would be sent, %d missing from the source (%d would be disabled)\n",
+			res.Kind, res.RunID, c.New, c.Changed, c.Missing, c.Disabled)
 	} else {
-		fmt.Fprintf(a.stdout, "reconcile %d: %d new and %d changed records sent, %d missing from the source (%d disabled)\n",
-			res.RunID, c.New, c.Changed, c.Missing, c.Disabled)
+		fmt.Fprintf(a.stdout, "%s %d: %d new and %d changed records sent, %d missing from the source (%d disabled)\n",
+			res.Kind, res.RunID, c.New, c.Changed, c.Missing, c.Disabled)
 	}
 	var details struct{ Examples map[string][]string }
 	if json.Unmarshal(run.Details, &details) != nil {

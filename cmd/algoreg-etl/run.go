@@ -24,12 +24,16 @@ func (a *app) runCmd() *cobra.Command {
 		Use:   "run JOB",
 		Short: "Run a job once: send what changed since its last run",
 		Long: "Run one job once: send the rows changed since its last run, then retry the rows of " +
-			"the job's open record errors.\n\n" +
+			"the job's open record errors. A job with incremental: diff has no watermark: each run " +
+			"reads its queries whole, sends what differs from what the API last accepted, and deals " +
+			"with what the source no longer has as on_missing says.\n\n" +
 			"--verify has the API validate every record without persisting anything; --offline " +
-			"only transforms and validates, without calling the API. Neither moves the watermark.",
+			"only transforms and validates, without calling the API. Neither moves the watermark " +
+			"nor disables anything.",
 		Example: "algoreg-etl run customers\n" +
 			"algoreg-etl run customers --verify\n" +
-			"algoreg-etl run customers --offline --config config.yaml",
+			"algoreg-etl run customers --offline --config config.yaml\n" +
+			"algoreg-etl run customers-diff",
 		Args:              wantArgs("JOB"),
 		ValidArgsFunction: a.completeJob,
 		Run: func(cmd *cobra.Command, args []string) {
@@ -71,7 +75,9 @@ func (a *app) backfillCmd() *cobra.Command {
 		Short: "Re-send a range of a job's rows, without moving its watermark",
 		Long: "Re-send the rows of a range of updated_at (--since, --until) or every row (--all), " +
 			"without moving the job's watermark. An interrupted backfill of the same range is " +
-			"resumed where it stopped. Unchanged rows are skipped unless --full.",
+			"resumed where it stopped. Unchanged rows are skipped unless --full. A job with " +
+			"incremental: diff has no updated_at to take a range of: its backfill is refused " +
+			"(exit 2), and `run JOB --full` sends every row again.",
 		Example: "algoreg-etl backfill customers --since 2025-01-01\n" +
 			"algoreg-etl backfill customers --all --full",
 		Args:              wantArgs("JOB"),
@@ -164,7 +170,7 @@ func (a *app) runPipeline(ctx context.Context, name string, opts pipeline.Option
 	res, err := pipeline.Run(ctx, env, job, opts)
 	if res != nil {
 		printSummary(a.stdout, res, time.Since(start))
-		if res.Kind == state.KindReconcile {
+		if res.Kind == state.KindReconcile || (res.Diff && res.Kind != state.KindRetry) {
 			if run, err := env.State.Run(ctx, res.RunID); err == nil {
 				a.printReconcile(res, run)
 			}
@@ -182,6 +188,8 @@ func exitCode(res *pipeline.Result, err error) int {
 	switch {
 	case errors.Is(err, state.ErrLocked):
 		return exitLocked
+	case errors.Is(err, pipeline.ErrDiffBackfill):
+		return exitUsage
 	case res != nil && res.Status == state.StatusInterrupted:
 		return exitInterrupted
 	case errors.Is(err, load.ErrUnauthorized):
