@@ -99,9 +99,9 @@ type Result struct {
 // Result; the watermark then stays at the last row before which everything
 // was settled. Only the lock, the run row itself and a backfill of a job
 // with incremental: diff (ErrDiffBackfill) fail without a Result. When ctx
-// is cancelled (a signal), Run stops
-// reading, lets the calls in flight finish for up to the job's
-// drain_timeout, checkpoints, and ends with status interrupted.
+// is cancelled (a signal), Run stops reading, lets the calls in flight
+// finish for up to the job's drain_timeout, checkpoints, and ends with
+// status interrupted.
 func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result, error) {
 	if opts.Kind == "" {
 		opts.Kind = state.KindRun
