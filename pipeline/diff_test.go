@@ -369,3 +369,34 @@ func TestDiffJobScheduled(t *testing.T) {
 		t.Errorf("C-2 holds %q", c.LastName)
 	}
 }
+
+// A row that was accepted and now fails validation is still in the source:
+// a diff run records it as invalid and does not take its record for
+// deleted, whether its external_id is text (with blanks around it) or an
+// integer.
+func TestDiffJobInvalidRowIsNotMissing(t *testing.T) {
+	for name, id := range map[string]string{"integer": "c.id", "text with blanks": "' ' || c.client_ref || ' '"} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			f.job.Incremental = configs.IncrementalDiff
+			f.job.CustomersSQL = `SELECT c.id AS cursor_key, ` + id + ` AS external_id, c.kind AS account_type,
+				c.family_name AS last_name, c.birth_date AS date_of_birth FROM clients c`
+			f.job.OnMissing = configs.OnMissingDisable
+			f.insertSpread(t, 5, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
+			if res := f.run(t); res.Counts.Sent != 5 {
+				t.Fatalf("first run: %+v", res.Counts)
+			}
+			f.exec(t, `UPDATE clients SET birth_date = '2999-01-01' WHERE client_ref = 'C-3'`)
+			res := f.run(t)
+			counted(t, res)
+			if res.Counts.Invalid != 1 || res.Counts.Missing != 0 || res.Counts.Disabled != 0 {
+				t.Errorf("run after C-3 became invalid: %+v", res.Counts)
+			}
+			for id, c := range f.api.Customers() {
+				if c.Disabled != nil && *c.Disabled {
+					t.Errorf("%s was disabled", id)
+				}
+			}
+		})
+	}
+}

@@ -114,6 +114,11 @@ func (m *Metrics) Restore(ctx context.Context, st *state.Store, jobs []*configs.
 		if ok {
 			m.lastSuccess.WithLabelValues(j.Name).Set(float64(at.Unix()))
 		}
+		if j.Diff() {
+			// No watermark, no window: no lag, even if the job had a
+			// cursor once.
+			continue
+		}
 		until, ok, err := st.LastSuccessUntil(ctx, j.Name)
 		if err != nil {
 			return err

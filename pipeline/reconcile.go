@@ -108,8 +108,8 @@ func (r *run) reconcileMissing(ctx, drain context.Context) error {
 			if r.dryRun() {
 				what = "would be"
 			}
-			refused = fmt.Errorf("reconcile: %d of the %d %s the API accepted are missing from the source (%.1f%%), over max_disable_fraction (%.1f%%): nothing %s disabled; check the job's %s query",
-				n, total, s.name, 100*float64(n)/float64(total), 100*r.job.MaxDisableFraction, what, s.name)
+			refused = fmt.Errorf("%s: %d of the %d %s the API accepted are missing from the source (%.1f%%), over max_disable_fraction (%.1f%%): nothing %s disabled; check the job's %s query",
+				r.opts.Kind, n, total, s.name, 100*float64(n)/float64(total), 100*r.job.MaxDisableFraction, what, s.name)
 		}
 	}
 	if refused != nil {

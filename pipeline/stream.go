@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/extract"
@@ -188,10 +190,15 @@ func invalid(row extract.Row, err error) state.RecordError {
 	if errors.As(err, &fe) {
 		re.Code, re.Field = fe.Code, fe.Field
 	}
+	// The external id as the transform reads it, so that a reconcile (and
+	// a diff run) knows the row is still in the source.
 	for _, id := range []string{"external_id", "relation_external_id"} {
 		if v, ok := row.Get(id); ok {
-			if s, ok := v.(string); ok {
-				re.ExternalID = s
+			switch v := v.(type) {
+			case string:
+				re.ExternalID = strings.TrimSpace(v)
+			case int64:
+				re.ExternalID = strconv.FormatInt(v, 10)
 			}
 		}
 	}

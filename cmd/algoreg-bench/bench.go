@@ -23,6 +23,7 @@ import (
 // keeps its calls in flight.
 const (
 	job                = "customers"
+	diffJob            = "customers-diff" // the same queries without cursor_updated_at, incremental: diff
 	chunkSize          = 500
 	concurrency        = 4
 	pageSize           = 5000
@@ -200,6 +201,18 @@ func (e *env) runSize(ctx context.Context, n int, profile bool) ([]measure, erro
 	if err := add(m, err); err != nil {
 		return out, err
 	}
+	// A job with incremental: diff over the same tables: its first run
+	// sends every row, the next ones compare the whole source with what
+	// the API accepted and find nothing to send.
+	if err := add(e.etlRunJob(ctx, stepDiffFirst, e.config, diffJob, []string{"run", diffJob})); err != nil {
+		return out, err
+	}
+	if err := add(e.etlRunJob(ctx, stepDiffNothing, e.config, diffJob, []string{"run", diffJob})); err != nil {
+		return out, err
+	}
+	if err := add(e.etlRunJob(ctx, stepDiffNoCount, e.config, diffJob, []string{"run", diffJob, "--risk-scan", "off"})); err != nil {
+		return out, err
+	}
 	if profile && e.s.profileDir != "" {
 		if err := e.profile(ctx); err != nil {
 			return out, err
@@ -209,8 +222,13 @@ func (e *env) runSize(ctx context.Context, n int, profile bool) ([]measure, erro
 }
 
 // etlRun runs algoreg-etl with args and the config file config, and reads
-// the run's counts from the state tables.
+// the counts of the run of the job customers from the state tables.
 func (e *env) etlRun(ctx context.Context, name, config string, args []string) (measure, error) {
+	return e.etlRunJob(ctx, name, config, job, args)
+}
+
+// etlRunJob is etlRun for the run of the job named jobName.
+func (e *env) etlRunJob(ctx context.Context, name, config, jobName string, args []string) (measure, error) {
 	args = append([]string{args[0], "--config", config, "--log-format", "json"}, args[1:]...)
 	m, stdout, err := e.child(ctx, name, e.etl, args)
 	if err != nil {
@@ -221,7 +239,7 @@ func (e *env) etlRun(ctx context.Context, name, config string, args []string) (m
 		return m, err
 	}
 	defer st.Close()
-	runs, err := st.Runs(ctx, job, 1)
+	runs, err := st.Runs(ctx, jobName, 1)
 	if err != nil {
 		return m, err
 	}
@@ -238,7 +256,7 @@ func (e *env) etlRun(ctx context.Context, name, config string, args []string) (m
 		notes = append(notes, fmt.Sprintf("status %s: %d invalid, %d rejected", r.Status, r.Invalid, r.Rejected))
 	}
 	notes = append(notes, fmt.Sprintf("%d sent", r.Sent))
-	if r.Kind == state.KindReconcile {
+	if r.Kind == state.KindReconcile || jobName == diffJob {
 		notes = append(notes, fmt.Sprintf("%d new, %d changed, %d missing from the source", r.New, r.Changed, r.Missing))
 	}
 	if r.Skipped > 0 {

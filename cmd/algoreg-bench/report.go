@@ -17,6 +17,10 @@ const (
 	stepChanged  = "run (1% changed)"
 	stepNothing  = "run (nothing changed)"
 	stepDrift    = "reconcile (1% drift)"
+
+	stepDiffFirst   = "diff run (first: sends every row)"
+	stepDiffNothing = "diff run (nothing changed)"
+	stepDiffNoCount = "diff run (nothing changed), --risk-scan off"
 )
 
 // stepLatency is the name of the latency-bound step.
@@ -132,6 +136,17 @@ func (r *report) targets() string {
 		}
 		fmt.Fprintf(&b, "%s; %s\n", line, rc.Note)
 	}
+	if d, ok := r.find(n, stepDiffNothing); ok {
+		line := fmt.Sprintf("- Run of a job with incremental: diff over an unchanged source (measured, no target): %.1f s, %.1f s per million rows read, %d HTTP calls, peak RSS %s",
+			d.Wall.Seconds(), perMillion(d), d.Requests, mib(d.MaxRSS))
+		if s, ok := r.find(small, stepDiffNothing); ok && small > 0 && s.MaxRSS > 0 {
+			line += fmt.Sprintf(" (%s at %d: %.2f ×)", mib(s.MaxRSS), small, float64(d.MaxRSS)/float64(s.MaxRSS))
+		}
+		if o, ok := r.find(n, stepDiffNoCount); ok {
+			line += fmt.Sprintf("; with --risk-scan off, which does not read the source a first time to count what it will send: %.1f s, %.1f s per million rows", o.Wall.Seconds(), perMillion(o))
+		}
+		fmt.Fprintf(&b, "%s\n", line)
+	}
 	if lat, ok := r.find(n, stepLatency); ok {
 		bound := float64(latencyConcurrency*latencyChunkSize) / latency.Seconds()
 		got := float64(lat.Sent) / lat.Wall.Seconds()
@@ -149,11 +164,19 @@ func (r *report) peakRSS(size int) int64 {
 			continue
 		}
 		switch m.Step {
-		case stepBackfill, stepFirstRun, stepChanged, stepNothing, stepLatency, stepDrift:
+		case stepBackfill, stepFirstRun, stepChanged, stepNothing, stepLatency, stepDrift, stepDiffFirst, stepDiffNothing, stepDiffNoCount:
 			peak = max(peak, m.MaxRSS)
 		}
 	}
 	return peak
+}
+
+// perMillion returns a step's wall time per million rows read, in seconds.
+func perMillion(m measure) float64 {
+	if m.Rows == 0 {
+		return 0
+	}
+	return m.Wall.Seconds() * 1e6 / float64(m.Rows)
 }
 
 // write writes the report to path as Markdown, keeping the hand-written
@@ -188,8 +211,13 @@ func (r *report) write(path string) error {
 		"4. `algoreg-etl run customers`: the first run after the backfill, which has no watermark yet, so it reads every row and skips it as unchanged;\n" +
 		"5. 1% of the clients and of the links changed (`UPDATE ... WHERE id % 100 = 0`), then `algoreg-etl run customers`;\n" +
 		"6. `algoreg-etl run customers` again with nothing changed (it re-reads the lookback margin, 1 minute, and skips it);\n" +
-		fmt.Sprintf("7. `algoreg-etl backfill --all --full customers` with %v of latency added by the sandbox to every call, at concurrency %d and chunk_size %d.\n\n",
-			latency, latencyConcurrency, latencyChunkSize))
+		fmt.Sprintf("7. `algoreg-etl backfill --all --full customers` with %v of latency added by the sandbox to every call, at concurrency %d and chunk_size %d;\n",
+			latency, latencyConcurrency, latencyChunkSize) +
+		"8. `algoreg-etl run customers-diff`, a job with `incremental: diff` over the same tables (customers_diff.sql, and relations.sql " +
+		"without cursor_updated_at): its first run, which sends every row;\n" +
+		"9. `algoreg-etl run customers-diff` again, nothing changed: under `risk_scan: auto` it reads the source whole once to count what it " +
+		"will send, then again to compare every record with what the API accepted, marking each external id seen, and finds nothing missing;\n" +
+		"10. the same with `--risk-scan off`, which reads the source once.\n\n")
 	b.WriteString(measuredText)
 	fmt.Fprintf(&b, "The jobs' config (the latency run's differs by `chunk_size: %d` and `concurrency: %d`, so that its bound, "+
 		"concurrency × chunk_size / latency, stays below what the machine does without latency):\n\n```yaml\n%s```\n\n",

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
@@ -94,7 +95,7 @@ jobs:
 // writeConfigs writes the example queries and the two config files to the
 // scratch folder.
 func (e *env) writeConfigs() error {
-	for _, name := range []string{"customers.sql", "relations.sql"} {
+	for _, name := range []string{"customers.sql", "customers_diff.sql", "relations.sql"} {
 		q, err := etlsql.Example(name)
 		if err != nil {
 			return err
@@ -102,11 +103,27 @@ func (e *env) writeConfigs() error {
 		if err := os.WriteFile(filepath.Join(e.tmp, name), []byte(q), 0o600); err != nil {
 			return err
 		}
+		if name == "relations.sql" {
+			// The relations of the diff job: the same links, without
+			// cursor_updated_at.
+			var lines []string
+			for _, l := range strings.Split(q, "\n") {
+				if !strings.Contains(l, "AS cursor_updated_at") {
+					lines = append(lines, l)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(e.tmp, "relations_diff.sql"), []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+				return err
+			}
+		}
 	}
 	e.config = filepath.Join(e.tmp, "config.yaml")
 	e.latConf = filepath.Join(e.tmp, "config-latency.yaml")
 	for path, c := range map[string][2]int{e.config: {chunkSize, concurrency}, e.latConf: {latencyChunkSize, latencyConcurrency}} {
 		text := fmt.Sprintf(configTemplate, e.apiURL, job, c[0], c[1], pageSize)
+		if path == e.config {
+			text += fmt.Sprintf(diffJobTemplate, diffJob, chunkSize, concurrency, pageSize)
+		}
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			return err
 		}
@@ -114,7 +131,26 @@ func (e *env) writeConfigs() error {
 	return nil
 }
 
+// diffJobTemplate is the job with incremental: diff added to the main
+// config file; %s and %d are its name and settings.
+const diffJobTemplate = `  - name: %s
+    incremental: diff
+    customers_query: customers_diff.sql
+    account_types:
+      person: N
+      company: F
+    relations_query: relations_diff.sql
+    relation_types:
+      director: 1
+      shareholder: 2
+      ubo: 3
+    chunk_size: %d
+    concurrency: %d
+    page_size: %d
+`
+
 // configText returns the main config file, for the report.
 func configText() string {
-	return fmt.Sprintf(configTemplate, "http://127.0.0.1:<port>", job, chunkSize, concurrency, pageSize)
+	return fmt.Sprintf(configTemplate, "http://127.0.0.1:<port>", job, chunkSize, concurrency, pageSize) +
+		fmt.Sprintf(diffJobTemplate, diffJob, chunkSize, concurrency, pageSize)
 }
