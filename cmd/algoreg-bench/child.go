@@ -36,9 +36,9 @@ func (t timer) stop(m *measure) {
 	m.Busy = readCPUStat().busySince(t.machine)
 }
 
-// child runs a program as a child process and measures it: wall time, peak
-// RSS and CPU from its rusage, and the HTTP calls the sandbox answered
-// meanwhile. Its stderr goes to a log file in the scratch folder, whose
+// child runs a program as a child process and measures it: wall time, CPU
+// from its rusage, peak RSS from its /proc status (peakRSS), and the HTTP
+// calls the sandbox answered meanwhile. Its stderr goes to a log file in the scratch folder, whose
 // tail is shown when it fails; its stdout is returned.
 func (e *env) child(ctx context.Context, name, path string, args []string) (measure, string, error) {
 	m := measure{Step: name, Sent: -1}
@@ -62,12 +62,15 @@ func (e *env) child(ctx context.Context, name, path string, args []string) (meas
 	cmd.Stdout, cmd.Stderr = &stdout, logFile
 	before := e.sandbox.Requests()
 	t := startTimer(benchDatabase)
-	err = cmd.Run()
+	if err = cmd.Start(); err == nil {
+		peak := watchPeakRSS(cmd.Process.Pid)
+		err = cmd.Wait()
+		m.MaxRSS = peak.stop()
+	}
 	t.stop(&m)
 	m.Requests = e.sandbox.Requests() - before
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			m.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
 			m.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
 	}
@@ -81,6 +84,64 @@ func (e *env) child(ctx context.Context, name, path string, args []string) (meas
 			strings.Join(args, " "), err, stdout.String(), logPath, tail(logPath, 20))
 	}
 	return m, stdout.String(), nil
+}
+
+// A peakRSS follows the peak resident memory of a child process: the
+// VmHWM of /proc/PID/status, read every samplePeriod until it exits, the
+// last reading being its peak (to a period before its end). The rusage's
+// maxrss cannot be used: a child forked from this process, then exec'd,
+// reports this process's peak too when it is larger (Linux keeps the
+// larger of the two across exec), and this process holds the sandbox.
+type peakRSS struct {
+	stopc chan struct{}
+	done  chan int64
+}
+
+func watchPeakRSS(pid int) *peakRSS {
+	p := &peakRSS{stopc: make(chan struct{}), done: make(chan int64, 1)}
+	path := "/proc/" + strconv.Itoa(pid) + "/status"
+	go func() {
+		var peak int64
+		t := time.NewTicker(samplePeriod)
+		defer t.Stop()
+		for {
+			if kb, ok := statusField(path, "VmHWM:"); ok {
+				peak = max(peak, kb*1024)
+			}
+			select {
+			case <-p.stopc:
+				p.done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+// stop ends the sampling and returns the peak in bytes; 0 if never read.
+func (p *peakRSS) stop() int64 {
+	close(p.stopc)
+	return <-p.done
+}
+
+// statusField returns the value, in kB, of a field of a /proc status file.
+func statusField(path, name string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				return 0, false
+			}
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // tail returns the last n lines of a file.

@@ -29,8 +29,9 @@ var stepLatency = fmt.Sprintf("backfill --full, %v latency, c=%d, chunk %d", lat
 // measuredText says how the figures are measured.
 const measuredText = "The API is `load/algoregtest` in fast mode (it decodes and checks the body's shape, stores nothing), served by the " +
 	"bench process on loopback. algoreg-etl is built once with `go build -o` and run as a child process. Rows are the rows read " +
-	"(for algoreg-etl, the run row's extracted customers and relations); HTTP calls come from the sandbox's counter; peak RSS and " +
-	"\"CPU/row: child\" from the child's rusage; \"PostgreSQL\" is the CPU of the server's backends connected to the bench's " +
+	"(for algoreg-etl, the run row's extracted customers and relations); HTTP calls come from the sandbox's counter; peak RSS from the " +
+	"child's `VmHWM` in /proc/PID/status, read every 20 ms (not the rusage's maxrss, which counts the bench process's own peak, " +
+	"the child being forked from it); \"CPU/row: child\" from the child's rusage; \"PostgreSQL\" is the CPU of the server's backends connected to the bench's " +
 	"database, read from /proc every 20 ms (backends of other databases are not counted), and \"DB conns\" " +
 	"how many such backends served the step, one per connection opened; \"sandbox\" is the bench process's own CPU (the sandbox " +
 	"and that sampling); \"machine busy\" is the share of both cores in use (/proc/stat), everything included. A step that runs " +
