@@ -57,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		extracted: counter("rows_extracted_total", "Rows read from the source by the job's windows.", "etl_job"),
 		retried:   counter("rows_retried_total", "Source rows read again to retry open record errors of earlier runs.", "etl_job"),
-		sent:      counter("rows_sent_total", "Records sent to the API and accepted by it.", "etl_job"),
+		sent:      counter("rows_sent_total", "Records sent to the API and accepted and kept by it (not a dry run's).", "etl_job"),
 		skipped:   counter("rows_skipped_total", "Rows not sent because they are unchanged since last accepted.", "etl_job"),
 		invalid:   counter("rows_invalid_total", "Rows refused before sending (invalid, or waiting for a customer they name); each is a record error.", "etl_job"),
 		rejected:  counter("rows_rejected_total", "Records the API refused; each is a record error.", "etl_job"),

@@ -183,3 +183,28 @@ func TestWatermarkLagOfAConstantCursor(t *testing.T) {
 		t.Errorf("restored watermark lag %vs (present %v), want the seconds since the run", lag, ok)
 	}
 }
+
+// A dry run sends nothing that is kept: its would-be sends are not counted
+// as rows sent.
+func TestDryRunsAreNotRowsSent(t *testing.T) {
+	f := newFixture(t)
+	f.insertPeople(t, 1, 4, time.Now().Add(-time.Hour))
+	reg := prometheus.NewRegistry()
+	m, err := pipeline.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.env.Metrics = m
+	for _, opts := range []pipeline.Options{{Kind: state.KindVerify}, {Kind: state.KindOffline}, {Kind: state.KindReconcile, DryRun: true}} {
+		if res := f.runWith(t, opts); res.Counts.Sent != 4 {
+			t.Fatalf("%s: %+v", opts.Kind, res.Counts)
+		}
+	}
+	if v, _ := metric(t, reg, "algoreg_etl_rows_sent_total", "etl_job", "customers"); v != 0 {
+		t.Errorf("rows sent after three dry runs: %v, want 0", v)
+	}
+	f.run(t)
+	if v, _ := metric(t, reg, "algoreg_etl_rows_sent_total", "etl_job", "customers"); v != 4 {
+		t.Errorf("rows sent after the run: %v, want 4", v)
+	}
+}

@@ -152,7 +152,11 @@ func (w *watcher) report(res *Result) {
 	if res != nil {
 		counts = res.Counts
 	}
-	r.env.Metrics.addCounts(r.job.Name, since(counts, w.last))
+	d := since(counts, w.last)
+	if !r.persists() {
+		d.Sent = 0 // a dry run's sends were not kept
+	}
+	r.env.Metrics.addCounts(r.job.Name, d)
 	w.last = counts
 	if r.movesWatermark() {
 		r.env.Metrics.setWatermark(r.job.Name, mark.UpdatedAt)

@@ -466,8 +466,8 @@ func TestReportHTML(t *testing.T) {
 			}
 			return c.text()
 		}
-		got := fmt.Sprintln(rows[i].attr("data-run"), cell("sent"), cell("added"), cell("skipped"), cell("invalid"), cell("rejected"), cell("open"))
-		if w := fmt.Sprintln(r.ID, r.Sent, r.Added, r.Skipped, r.Invalid, r.Rejected, r.OpenErrors); got != w {
+		got := fmt.Sprintln(rows[i].attr("data-run"), cell("sent"), cell("added"), cell("would-send"), cell("skipped"), cell("invalid"), cell("rejected"), cell("open"))
+		if w := fmt.Sprintln(r.ID, r.Sent, r.Added, r.WouldSend, r.Skipped, r.Invalid, r.Rejected, r.OpenErrors); got != w {
 			t.Errorf("run row %s, want %s", got, w)
 		}
 		if r.ID != r3 {
