@@ -403,3 +403,43 @@ func TestDiffJobInvalidRowIsNotMissing(t *testing.T) {
 		})
 	}
 }
+
+// A reconcile of a diff job does what its run does (its dry run forecasts
+// it, with nothing sent), and a retry of a diff job reads the rows of open
+// record errors by key.
+func TestDiffJobReconcileAndRetry(t *testing.T) {
+	f := newFixture(t)
+	f.diffJob(t)
+	f.insertSpread(t, 10, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
+	f.run(t)
+	f.untouched(t, `UPDATE clients SET family_name = 'Fixed' WHERE client_ref = 'C-2'`)
+
+	calls := f.api.Requests()
+	dry := f.runWith(t, pipeline.Options{Kind: state.KindReconcile, DryRun: true})
+	counted(t, dry)
+	if dry.Counts.Changed != 1 || dry.Counts.Sent != 1 || dry.Counts.Skipped != 9 || f.api.Requests() != calls {
+		t.Errorf("reconcile --dry-run: %+v, %d calls", dry.Counts, f.api.Requests()-calls)
+	}
+	res := f.runWith(t, pipeline.Options{Kind: state.KindReconcile})
+	counted(t, res)
+	if res.Counts.Changed != 1 || res.Counts.Sent != 1 || !res.DisableRiskScan {
+		t.Errorf("reconcile: %+v, disable_risk_scan %v", res.Counts, res.DisableRiskScan)
+	}
+	if c, _ := f.api.Customer("C-2"); c.LastName != "Fixed" {
+		t.Errorf("C-2 holds %q", c.LastName)
+	}
+
+	f.exec(t, `UPDATE clients SET kind = 'trust' WHERE client_ref = 'C-4'`)
+	if res := f.run(t); res.Counts.Invalid != 1 {
+		t.Fatalf("run with C-4 invalid: %+v", res.Counts)
+	}
+	f.exec(t, `UPDATE clients SET kind = 'person', family_name = 'Back' WHERE client_ref = 'C-4'`)
+	res = f.runWith(t, pipeline.Options{Kind: state.KindRetry})
+	counted(t, res)
+	if res.Status != state.StatusSucceeded || res.Counts.Retried != 1 || res.Counts.Sent != 1 || res.Counts.Extracted != 0 {
+		t.Errorf("retry: %s %+v", res.Status, res.Counts)
+	}
+	if c, _ := f.api.Customer("C-4"); c.LastName != "Back" {
+		t.Errorf("C-4 holds %q", c.LastName)
+	}
+}
