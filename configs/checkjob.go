@@ -96,6 +96,14 @@ func checkJob(p *problems, e *jobEntry, i int, dir string) Job {
 	j.RetryErrorsLimit = checkInt(p, &e.RetryErrorsLimit, label, "retry_errors_limit", j.RetryErrorsLimit, 0, math.MaxInt)
 	j.StuckAfter = checkInt(p, &e.StuckAfter, label, "stuck_after", j.StuckAfter, 1, math.MaxInt)
 	j.DrainTimeout = checkDuration(p, &e.DrainTimeout, label, "drain_timeout", j.DrainTimeout, false)
+	if s := &e.ExitOnErrors; fieldOK(p, s, label, "exit_on_errors") {
+		switch s.val {
+		case ExitOnNewErrors, ExitOnAnyErrors, ExitOnErrorsNever:
+			j.ExitOnErrors = s.val
+		default:
+			p.add(s.line, label, "exit_on_errors", "want %q, %q or %q, got %q", ExitOnNewErrors, ExitOnAnyErrors, ExitOnErrorsNever, s.val)
+		}
+	}
 	if s := &e.RiskScan; fieldOK(p, s, label, "risk_scan") {
 		switch s.val {
 		case RiskScanAuto, RiskScanOn, RiskScanOff:

@@ -76,6 +76,7 @@ type jobEntry struct {
 	RetryErrorsLimit  field[int]              `yaml:"retry_errors_limit"`
 	StuckAfter        field[int]              `yaml:"stuck_after"`
 	DrainTimeout      field[duration]         `yaml:"drain_timeout"`
+	ExitOnErrors      field[string]           `yaml:"exit_on_errors"`
 	HistoryDays       field[int]              `yaml:"history_days"`
 	StorePayloads     field[bool]             `yaml:"store_payloads"`
 	Schedule          field[string]           `yaml:"schedule"`

@@ -21,6 +21,7 @@ const (
 	DefaultStuckAfter         = 5
 	DefaultDrainTimeout       = 30 * time.Second
 	DefaultOnMissing          = OnMissingReport
+	DefaultExitOnErrors       = ExitOnNewErrors
 	DefaultMaxDisableFraction = 0.05
 	DefaultIncremental        = IncrementalCursor
 )
@@ -50,6 +51,24 @@ const (
 	// OnMissingDisable sends it once with disabled: true (the contract has
 	// no delete), within MaxDisableFraction.
 	OnMissingDisable = "disable"
+)
+
+// The values of a job's exit_on_errors key: when a run that finished with
+// record errors exits with code 5 (rather than 0). Its status is partial
+// either way, and the errors are in record_errors.
+const (
+	// ExitOnNewErrors exits 5 only when the run recorded a new error: one
+	// for a source row and reason (code) with no open error before the
+	// run, still open at its end. The default: rows that failed before and
+	// fail again unchanged are known already (report errors --open shows
+	// them), and an alert that fires every night for them trains people to
+	// ignore it.
+	ExitOnNewErrors = "new"
+	// ExitOnAnyErrors exits 5 whenever the run ends partial: any row of
+	// the run invalid or refused, or stuck rows left.
+	ExitOnAnyErrors = "any"
+	// ExitOnErrorsNever exits 0 whenever the run finishes, partial or not.
+	ExitOnErrorsNever = "never"
 )
 
 // The values of a job's risk_scan key: when a run asks the API to skip the
@@ -152,12 +171,19 @@ type Job struct {
 	// RetryErrorsLimit is key retry_errors_limit: per run, how many rows
 	// with open record errors are read again and retried; 0 or more.
 	RetryErrorsLimit int
-	// StuckAfter is key stuck_after: a row that failed this many times is
-	// reported as stuck and no longer retried automatically; 1 or more.
+	// StuckAfter is key stuck_after: a row that failed this many attempts
+	// is reported as stuck and no longer retried automatically; 1 or more.
+	// An attempt counts only when the row's content or the reason it fails
+	// changed: reading an unchanged row again and meeting the same reason
+	// is not one.
 	StuckAfter int
 	// DrainTimeout is key drain_timeout: on SIGINT or SIGTERM, how long the
 	// calls in flight may take to finish before they are abandoned.
 	DrainTimeout time.Duration
+	// ExitOnErrors is key exit_on_errors: when a run that finished with
+	// record errors exits with code 5: ExitOnNewErrors (the default),
+	// ExitOnAnyErrors or ExitOnErrorsNever.
+	ExitOnErrors string
 
 	// HistoryDays is key history_days: `algoreg-etl prune` deletes the
 	// record history of runs older than this many days; 0 keeps it
@@ -232,6 +258,7 @@ func DefaultJob(name string) Job {
 		RetryErrorsLimit:   DefaultRetryErrorsLimit,
 		StuckAfter:         DefaultStuckAfter,
 		DrainTimeout:       DefaultDrainTimeout,
+		ExitOnErrors:       DefaultExitOnErrors,
 		HistoryDays:        DefaultHistoryDays,
 		OnInvalidField:     defaultOnInvalidField(),
 		OnMissing:          DefaultOnMissing,
@@ -279,6 +306,7 @@ func (j Job) LogValue() slog.Value {
 		slog.Duration("max_retry_time", j.MaxRetryTime),
 		slog.Int("retry_errors_limit", j.RetryErrorsLimit),
 		slog.Int("stuck_after", j.StuckAfter),
+		slog.String("exit_on_errors", j.ExitOnErrors),
 		slog.Duration("drain_timeout", j.DrainTimeout),
 		slog.Int("history_days", j.HistoryDays),
 		slog.Bool("store_payloads", j.StorePayloads),

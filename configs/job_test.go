@@ -70,6 +70,10 @@ func TestJobKeys(t *testing.T) {
 			func(j *configs.Job) any { return j.StorePayloads }, false},
 		{"reconcile keys", "    reconcile_schedule: \"0 3 * * 0\"\n    on_missing: disable\n    max_disable_fraction: 0.2\n",
 			func(j *configs.Job) any { return fmt.Sprintln(j.ReconcileSchedule, j.OnMissing, j.MaxDisableFraction) }, "0 3 * * 0 disable 0.2\n"},
+		{"exit_on_errors", "    exit_on_errors: any\n",
+			func(j *configs.Job) any { return j.ExitOnErrors }, "any"},
+		{"exit_on_errors default", "",
+			func(j *configs.Job) any { return j.ExitOnErrors }, configs.ExitOnNewErrors},
 		{"reconcile defaults", "",
 			func(j *configs.Job) any {
 				return fmt.Sprintln(j.ReconcileSchedule == "", j.OnMissing, j.MaxDisableFraction)
@@ -174,6 +178,8 @@ func TestJobKeyErrors(t *testing.T) {
 			[]string{at(9, `on_invalid_field.last_name: not an optional field: want "default" or one of date_of_birth, `)}},
 		{"on_invalid_field value unknown", "    on_invalid_field: {phone: ignore}\n",
 			[]string{at(9, `on_invalid_field.phone: want "drop" or "reject", got "ignore"`)}},
+		{"exit_on_errors unknown", "    exit_on_errors: always\n",
+			[]string{at(9, `exit_on_errors: want "new", "any" or "never", got "always"`)}},
 		{"on_missing unknown", "    on_missing: delete\n",
 			[]string{at(9, `on_missing: want "report" or "disable", got "delete"`)}},
 		{"max_disable_fraction over 1", "    max_disable_fraction: 5\n",
@@ -261,7 +267,7 @@ func TestJobLogValue(t *testing.T) {
 		"job.name=customers", "job.incremental=cursor", "job.relation_types=map[director:1]", "job.account_types=map[person:N]",
 		"job.concurrency=16", "job.adaptive_concurrency=true", "job.max_concurrency=16", "job.rate_limit=0",
 		"job.lookback=1m0s", "job.risk_scan=auto", "job.risk_scan_threshold=1000", "job.max_attempts=0",
-		"job.max_retry_time=2m0s", "job.retry_errors_limit=1000", "job.stuck_after=5", "job.drain_timeout=30s",
+		"job.max_retry_time=2m0s", "job.retry_errors_limit=1000", "job.stuck_after=5", "job.exit_on_errors=new", "job.drain_timeout=30s",
 		"job.history_days=400", "job.store_payloads=false",
 	} {
 		if !strings.Contains(got, want) {
@@ -290,6 +296,7 @@ func TestDefaultJob(t *testing.T) {
 		{"risk_scan", j.RiskScan, configs.RiskScanAuto},
 		{"max_attempts", j.MaxAttempts, 0},
 		{"stuck_after", j.StuckAfter, 5},
+		{"exit_on_errors", j.ExitOnErrors, configs.ExitOnNewErrors},
 		{"cursor_timezone", j.CursorTimezone, time.UTC},
 		{"timezone", j.Timezone, time.UTC},
 		{"incremental", j.Incremental, configs.IncrementalCursor},

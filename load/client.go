@@ -76,6 +76,10 @@ func NewClient(baseURL string, auth Auth, hc *http.Client) *Client {
 	return c
 }
 
+// BaseURL returns the base URL of the API the client calls, as given to
+// NewClient without a trailing '/': it names the tenant.
+func (c *Client) BaseURL() string { return strings.TrimSuffix(c.saveURL, SavePath) }
+
 // Endpoint returns the URL of the Save customers endpoint the client calls,
 // with any password in it hidden.
 func (c *Client) Endpoint() string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -20,12 +21,23 @@ import (
 // A chunk is a run of consecutive rows of a stream: the records to send in
 // one call and the rows that could not be mapped.
 type chunk struct {
-	n       int  // the chunk's number in the stream
-	retry   bool // the rows are retries of open record errors
-	rows    int  // rows read
+	n     int  // the chunk's number in the stream
+	retry bool // the rows are retries of open record errors
+	// recount: the rows are ones this run held back, counted then as
+	// invalid; their outcome now takes that count's place.
+	recount bool
+	rows    int // rows read
 	end     extract.Position
 	records []record
 	errs    []state.RecordError
+	m       mapper
+
+	// The chunks of a stream claim the external ids they send for the
+	// first time in the order they were cut (see [run.duplicates]): a
+	// chunk claims once claimAfter, its predecessor's claimed, is closed,
+	// and closes its own claimed when it has claimed or will not.
+	claimAfter <-chan struct{}
+	claimed    chan struct{}
 }
 
 func (c *chunk) add(m mapper, row extract.Row) {
@@ -58,12 +70,13 @@ type chunker struct {
 	ctx     context.Context // the group's: cancelled when a chunk fails
 	c       *chunk
 	settled func(ctx context.Context, c *chunk) error // called once a chunk is processed
+	claimed <-chan struct{}                           // of the last chunk submitted; nil before the first
 }
 
 func (r *run) newChunker(drain context.Context, s *stream, m mapper, retry bool, settled func(context.Context, *chunk) error) *chunker {
 	g, gctx := errgroup.WithContext(drain)
 	g.SetLimit(r.concurrency())
-	return &chunker{r: r, s: s, m: m, g: g, ctx: gctx, c: &chunk{retry: retry}, settled: settled}
+	return &chunker{r: r, s: s, m: m, g: g, ctx: gctx, c: &chunk{retry: retry, m: m}, settled: settled}
 }
 
 // concurrency returns how many chunks may be in flight. With adaptive
@@ -91,7 +104,9 @@ func (k *chunker) add(row extract.Row) error {
 
 func (k *chunker) submit() {
 	c := k.c
-	k.c = &chunk{n: c.n + 1, retry: c.retry}
+	k.c = &chunk{n: c.n + 1, retry: c.retry, recount: c.recount, m: c.m}
+	c.claimAfter, c.claimed = k.claimed, make(chan struct{})
+	k.claimed = c.claimed
 	k.g.Go(func() error {
 		if err := k.r.process(k.ctx, k.s, c); err != nil {
 			return err
@@ -205,12 +220,25 @@ func (r *run) checkpoint(ctx context.Context, s *stream, to, stored extract.Posi
 }
 
 // process sends a chunk's records, except those unchanged since they were
-// last accepted or waiting for a customer, and records every outcome.
+// last accepted, waiting for a customer, or whose external id another
+// source row keeps, and records every outcome.
 func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
-	var d state.Counts
-	if c.retry {
-		d.Retried = int64(c.rows)
+	claimed := sync.OnceFunc(func() { close(c.claimed) })
+	if c.claimed != nil {
+		defer claimed()
 	} else {
+		claimed = func() {}
+	}
+	var d state.Counts
+	var held int64 // rows held back for a customer: counted apart until the run ends (see run.held)
+	switch {
+	case c.recount:
+		// Counted as held when the run held them back: the outcome now
+		// counted takes that count's place.
+		held = -int64(c.rows)
+	case c.retry:
+		d.Retried = int64(c.rows)
+	default:
 		d.Extracted = int64(c.rows)
 	}
 	d.Invalid = int64(len(c.errs))
@@ -223,9 +251,18 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 	if err != nil {
 		return err
 	}
+	dups, err := r.duplicates(ctx, s, c, prev, claimed)
+	if err != nil {
+		return err
+	}
 	var send []record
 	var unchanged []string
-	for _, rec := range c.records {
+	for i, rec := range c.records {
+		if e, ok := dups[i]; ok {
+			d.Invalid++
+			errs = append(errs, e)
+			continue
+		}
 		p, seen := prev[rec.externalID]
 		if seen && !r.opts.Full && bytes.Equal(p.Hash, rec.hash[:]) {
 			d.Skipped++
@@ -233,7 +270,7 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 			continue
 		}
 		if missing := missingNeeds(rec, have); missing != nil {
-			d.Invalid++
+			held++
 			errs = append(errs, dependencyError(s, rec, missing))
 			continue
 		}
@@ -291,13 +328,8 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 	// The calls have been made: their outcome is recorded even when the
 	// run is being cancelled.
 	bctx := context.WithoutCancel(ctx)
-	for i := range errs {
-		errs[i].RunID, errs[i].Job, errs[i].Stream = r.id, r.job.Name, s.name
-	}
-	if len(errs) > 0 {
-		if err := r.env.State.RecordErrors(bctx, errs); err != nil {
-			return err
-		}
+	if err := r.recordErrors(bctx, s, errs); err != nil {
+		return err
 	}
 	if hist != nil {
 		if err := r.env.State.RecordHistory(bctx, *hist); err != nil {
@@ -320,13 +352,34 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 	}
 	r.mu.Lock()
 	r.counts.Add(d)
+	r.held += held
 	r.mu.Unlock()
 	return nil
 }
 
-// lookup returns what was last accepted for the chunk's records, and for
-// the customers they need.
-func (r *run) lookup(ctx context.Context, s *stream, recs []record) (prev, have map[string]state.SentRecord, err error) {
+// recordErrors records the errors a run met with rows of stream. In a run
+// whose sends persist they are failures with a lifecycle (see
+// [state.Store.RecordFailures]): a row failing again unchanged for the
+// same reason keeps its one open error. The findings of verify, offline
+// and dry runs are recorded as they are.
+func (r *run) recordErrors(ctx context.Context, s *stream, errs []state.RecordError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	if r.persists() {
+		_, err := r.env.State.RecordFailures(ctx, r.id, r.job.Name, s.name, errs)
+		return err
+	}
+	for i := range errs {
+		errs[i].RunID, errs[i].Job, errs[i].Stream = r.id, r.job.Name, s.name
+	}
+	return r.env.State.RecordErrors(ctx, errs)
+}
+
+// lookup returns what was last accepted for the chunk's records, and which
+// of the customers they need the API has accepted, through any job of the
+// tenant.
+func (r *run) lookup(ctx context.Context, s *stream, recs []record) (prev map[string]state.SentRecord, have map[string]bool, err error) {
 	if len(recs) == 0 {
 		return nil, nil, nil
 	}
@@ -340,41 +393,45 @@ func (r *run) lookup(ctx context.Context, s *stream, recs []record) (prev, have 
 		return nil, nil, err
 	}
 	// In a verify or offline run nothing is accepted, so dependencies are
-	// left to the API's own verification.
+	// left to the API's own verification. What the API accepted is a fact
+	// about the tenant: a customer another job sent counts.
 	if len(needs) > 0 && r.persists() {
-		if have, err = r.env.State.Sent(ctx, r.job.Name, StreamCustomers, needs); err != nil {
+		if have, err = r.env.State.Accepted(ctx, r.tenantJobs, StreamCustomers, needs); err != nil {
 			return nil, nil, err
 		}
-	} else {
-		have = nil
 	}
 	return prev, have, nil
 }
 
 // missingNeeds returns the customers rec needs that were not accepted yet;
 // nil when have is nil (dependencies unchecked).
-func missingNeeds(rec record, have map[string]state.SentRecord) []string {
+func missingNeeds(rec record, have map[string]bool) []string {
 	if have == nil {
 		return nil
 	}
 	var missing []string
 	for _, id := range rec.needs {
-		if _, ok := have[id]; !ok {
+		if !have[id] {
 			missing = append(missing, id)
 		}
 	}
 	return missing
 }
 
+// dependencyError returns the error of a record held back because the
+// customers missing, which it names, have not been accepted yet.
 func dependencyError(s *stream, rec record, missing []string) state.RecordError {
-	code, what := CodeCustomerNotSent, "relation"
+	code := CodeCustomerNotSent
+	msg := fmt.Sprintf("relation %s names customer %s, which the API has not accepted yet; it is sent once the API has",
+		rec.externalID, strings.Join(missing, " and customer "))
 	if s.name == StreamCustomers {
-		code, what = CodeParentNotSent, "customer's parent"
+		code = CodeParentNotSent
+		msg = fmt.Sprintf("customer %s names parent %s, which the API has not accepted yet; it is sent once the API has",
+			rec.externalID, strings.Join(missing, ", "))
 	}
 	return state.RecordError{
 		Stage: state.StageDependency, SourceKey: rec.key, ExternalID: rec.externalID, Code: code,
-		Message: fmt.Sprintf("%s %s has not been accepted by the API yet; retried when it is", what, strings.Join(missing, ", ")),
-		Payload: rec.payload(),
+		Message: msg, Payload: rec.payload(), Hash: rec.hash[:],
 	}
 }
 
@@ -397,7 +454,8 @@ func (r *run) outcome(send []record, out *load.Outcome, d *state.Counts) ([]stat
 	rejected := make([]bool, len(send))
 	var errs []state.RecordError
 	errorOf := func(i int) state.RecordError {
-		return state.RecordError{Stage: state.StageAPI, SourceKey: send[i].key, ExternalID: send[i].externalID, Payload: send[i].payload()}
+		return state.RecordError{Stage: state.StageAPI, SourceKey: send[i].key, ExternalID: send[i].externalID, Payload: send[i].payload(),
+			Hash: send[i].hash[:]}
 	}
 	for _, det := range out.Detail {
 		i, ok := index[det.ExternalID]

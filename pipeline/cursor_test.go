@@ -105,7 +105,7 @@ func TestNullCursorRowsAreRecordErrors(t *testing.T) {
 	if _, ok := nullCursorErrors(t, f, res.RunID)["1"]; ok {
 		t.Error("the row with key 1 is still recorded as NULL-cursor")
 	}
-	open, err := f.env.State.OpenErrors(context.Background(), f.job.Name, pipeline.StreamCustomers, 100, 0)
+	open, err := f.env.State.OpenErrors(context.Background(), f.job.Name, pipeline.StreamCustomers, 100, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -333,7 +333,7 @@ func TestDiffJobInvalidRowReadOnce(t *testing.T) {
 			t.Errorf("run %d: %s %+v", i+1, res.Status, res.Counts)
 		}
 	}
-	open, err := f.env.State.OpenErrors(context.Background(), f.job.Name, pipeline.StreamCustomers, f.job.StuckAfter, 100)
+	open, err := f.env.State.OpenErrors(context.Background(), f.job.Name, pipeline.StreamCustomers, f.job.StuckAfter, 0, 100)
 	if err != nil || len(open) != 1 || open[0].SourceKey == "" {
 		t.Errorf("open errors %+v (%v), want one for C-3", open, err)
 	}
@@ -341,7 +341,7 @@ func TestDiffJobInvalidRowReadOnce(t *testing.T) {
 	if res := f.run(t); res.Status != state.StatusSucceeded || res.Counts.Sent != 1 || res.Counts.Resolved < 1 {
 		t.Errorf("run after the fix: %s %+v", res.Status, res.Counts)
 	}
-	if open, err := f.env.State.OpenErrors(context.Background(), f.job.Name, pipeline.StreamCustomers, f.job.StuckAfter, 100); err != nil || len(open) != 0 {
+	if open, err := f.env.State.OpenErrors(context.Background(), f.job.Name, pipeline.StreamCustomers, f.job.StuckAfter, 0, 100); err != nil || len(open) != 0 {
 		t.Errorf("open errors after the fix: %+v (%v)", open, err)
 	}
 }

@@ -171,12 +171,19 @@ type run struct {
 
 	id              int64
 	streams         []*stream // the job's, customers first
+	tenantJobs      []string  // the jobs that send to the job's tenant, the job included
 	until           time.Time // the end of every stream's window
 	disableRiskScan bool
 	resume          *state.Run // the backfill this run resumes
 
-	mu     sync.Mutex // guards counts and mark
+	mu     sync.Mutex // guards counts, held and mark
 	counts state.Counts
+	// held counts the rows the run holds back for a customer not accepted
+	// yet. They are tried again before the run ends (see retryOpenErrors),
+	// and only those still held then are counted as invalid: each row is
+	// counted once, by its last outcome, and the counts reported while the
+	// run goes on (metrics, progress) only ever grow.
+	held   int64
 	mark   extract.Position // the customers watermark (run) or progress (backfill)
 	window extract.Window   // of the customers stream
 	stored extract.Position // the customers watermark before the run
@@ -258,6 +265,9 @@ func (r *run) open(ctx context.Context) error {
 	}
 	r.window, r.stored = w, stored
 	r.mark = stored
+	if err := r.tenant(ctx); err != nil {
+		return err
+	}
 
 	row := state.Run{WindowTo: &r.until}
 	if r.job.Diff() {
@@ -296,6 +306,30 @@ func (r *run) observer() func(load.Call) {
 		}
 		r.logger.Debug("API call", args...)
 	}
+}
+
+// tenant records the job's tenant, and finds the jobs that share it: what
+// the API accepted through any of them counts when dependencies are
+// checked. It also drops the claims of external ids that runs of the job
+// killed before their end left.
+func (r *run) tenant(ctx context.Context) error {
+	r.tenantJobs = []string{r.job.Name}
+	if err := r.env.State.ClearClaims(ctx, r.job.Name, 0); err != nil {
+		return err
+	}
+	if r.env.API == nil {
+		return nil
+	}
+	url := r.env.API.BaseURL()
+	if err := r.env.State.SetTenant(ctx, r.job.Name, url); err != nil {
+		return err
+	}
+	jobs, err := r.env.State.TenantJobs(ctx, r.job.Name, url)
+	if err != nil {
+		return err
+	}
+	r.tenantJobs = jobs
+	return nil
 }
 
 func (r *run) adaptive() *load.AIMDOptions {
@@ -430,9 +464,13 @@ func (r *run) do(ctx, drain context.Context) error {
 			return err
 		}
 	}
-	if r.opts.Kind == state.KindRun || r.opts.Kind == state.KindRetry {
+	// Runs and retries retry the rows of open errors; every run whose
+	// sends persist tries again the rows it held for a customer, parents
+	// first.
+	retry := r.opts.Kind == state.KindRun || r.opts.Kind == state.KindRetry
+	if retry || r.persists() {
 		for _, s := range streams {
-			if err := r.retryOpenErrors(ctx, drain, s); err != nil {
+			if err := r.retryOpenErrors(ctx, drain, s, retry); err != nil {
 				return err
 			}
 		}
@@ -462,12 +500,26 @@ func (r *run) checkAhead(ctx context.Context, s *stream) error {
 
 // close records the run's outcome.
 func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
+	bctx := context.WithoutCancel(ctx)
+	if err := r.env.State.ClearClaims(bctx, r.job.Name, r.id); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	left, err := r.env.State.RunErrorsOf(bctx, r.id, r.job.Name, r.job.StuckAfter)
+	if err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if !r.persists() {
+		left.Stuck = 0 // the run retried nothing, stuck or not
+	}
 	r.mu.Lock()
+	r.counts.Invalid += r.held
+	r.held = 0
+	r.counts.NewErrors, r.counts.Stuck = left.New, left.Stuck
 	counts, mark := r.counts, r.mark
 	r.mu.Unlock()
 	status := state.StatusSucceeded
 	switch {
-	case runErr == nil && (counts.Invalid > 0 || counts.Rejected > 0):
+	case runErr == nil && (counts.Invalid > 0 || counts.Rejected > 0 || counts.Stuck > 0):
 		status = state.StatusPartial
 	case runErr == nil:
 	case ctx.Err() != nil:
@@ -508,6 +560,7 @@ func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
 	}
 	log("run finished", "status", status, "extracted", counts.Extracted, "sent", counts.Sent, "added", counts.Added,
 		"skipped", counts.Skipped, "invalid", counts.Invalid, "rejected", counts.Rejected, "warnings", counts.Warnings,
-		"retried", counts.Retried, "resolved", counts.Resolved, "watermark", mark, "error", errText)
+		"retried", counts.Retried, "resolved", counts.Resolved, "new_errors", counts.NewErrors, "stuck", counts.Stuck,
+		"watermark", mark, "error", errText)
 	return res, runErr
 }

@@ -269,17 +269,18 @@ func TestRunRecordsInvalidRowsAndGoesOn(t *testing.T) {
 func TestRunRecordsAPIErrorsAndWarnings(t *testing.T) {
 	f := newFixture(t)
 	f.exec(t, `CREATE TABLE legacy (id int PRIMARY KEY, ref text, name text, changed timestamptz)`)
-	f.exec(t, `INSERT INTO legacy VALUES (1, 'L-1', 'One', '2025-01-01'), (2, 'L-1', 'Duplicate', '2025-01-01'), (3, 'L-3', 'Three', '2025-01-01')`)
+	f.exec(t, `INSERT INTO legacy VALUES (1, 'L-1', 'One', '2025-01-01'), (2, 'L-2', 'Refused', '2025-01-01'), (3, 'L-3', 'Three', '2025-01-01')`)
 	f.job.CustomersSQL = `SELECT changed AS cursor_updated_at, id AS cursor_key, ref AS external_id, 'N' AS account_type, name AS last_name FROM legacy`
 	f.job.AccountTypes = nil
 	f.job.ChunkSize = 10
+	f.api.Poison("L-2", "customer L-2 is blocked")
 	res, err := pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	counted(t, res)
 	if res.Counts.Sent != 2 || res.Counts.Rejected != 1 || res.Counts.Warnings != 2 {
-		t.Fatalf("counts %+v; want 2 sent, the duplicate rejected, 2 warnings (no date of birth)", res.Counts)
+		t.Fatalf("counts %+v; want 2 sent, L-2 rejected, 2 warnings (no date of birth)", res.Counts)
 	}
 	errs, _ := f.env.State.RecordErrorsOfRun(context.Background(), res.RunID)
 	var refused []state.RecordError
@@ -288,11 +289,12 @@ func TestRunRecordsAPIErrorsAndWarnings(t *testing.T) {
 			refused = append(refused, e)
 		}
 	}
-	if len(refused) != 1 || refused[0].Stage != state.StageAPI || refused[0].SourceKey != "2" || refused[0].Code == "" || !strings.Contains(string(refused[0].Payload), "Duplicate") {
+	if len(refused) != 1 || refused[0].Stage != state.StageAPI || refused[0].SourceKey != "2" || refused[0].Code == "" ||
+		!strings.Contains(refused[0].Message, "blocked") || !strings.Contains(string(refused[0].Payload), "Refused") {
 		t.Errorf("API errors %+v", refused)
 	}
-	if c, _ := f.api.Customer("L-1"); c.LastName != "One" {
-		t.Errorf("L-1 holds %q; the refused duplicate must not have replaced it", c.LastName)
+	if _, ok := f.api.Customer("L-2"); ok {
+		t.Error("the refused L-2 is stored")
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/lib/pq"
+
 	"github.com/algoreg/algoreg-etl/load"
 	"github.com/algoreg/algoreg-etl/pipeline"
 	"github.com/algoreg/algoreg-etl/state"
@@ -29,20 +31,25 @@ type simHistory struct {
 
 // simError is a row of record_errors.
 type simError struct {
-	ID         int64  `db:"id"`
-	RunID      int64  `db:"run_id"`
-	Job        string `db:"job"`
-	Stream     string `db:"stream"`
-	SourceKey  string `db:"source_key"`
-	ExternalID string `db:"external_id"`
-	Stage      string `db:"stage"`
-	Severity   string `db:"severity"`
-	Code       string `db:"code"`
-	Message    string `db:"message"`
-	Resolved   int64  `db:"resolved_run_id"`
-	Open       bool   `db:"open"`
-	Kind       string `db:"kind"`
+	ID         int64         `db:"id"`
+	RunID      int64         `db:"run_id"`
+	Job        string        `db:"job"`
+	Stream     string        `db:"stream"`
+	SourceKey  string        `db:"source_key"`
+	ExternalID string        `db:"external_id"`
+	Stage      string        `db:"stage"`
+	Severity   string        `db:"severity"`
+	Code       string        `db:"code"`
+	Message    string        `db:"message"`
+	Resolved   int64         `db:"resolved_run_id"`
+	Resolution string        `db:"resolution"`
+	Open       bool          `db:"open"`
+	Kind       string        `db:"kind"`
+	MetBy      pq.Int64Array `db:"met_by"` // the runs that met it again
 }
+
+// of reports whether the error is one of run's: recorded or met again by it.
+func (e simError) of(run int64) bool { return e.RunID == run || slices.Contains(e.MetBy, run) }
 
 func (s *sim) history(ctx context.Context) []simHistory {
 	var h []simHistory
@@ -56,7 +63,8 @@ func (s *sim) recordErrors(ctx context.Context) []simError {
 	var errs []simError
 	if err := s.db.SelectContext(ctx, &errs, `SELECT e.id, e.run_id, e.job, e.stream, coalesce(e.source_key, '') AS source_key,
 			coalesce(e.external_id, '') AS external_id, e.stage, e.severity, e.code, e.message,
-			coalesce(e.resolved_run_id, 0) AS resolved_run_id, e.resolved_at IS NULL AS open, r.kind
+			coalesce(e.resolved_run_id, 0) AS resolved_run_id, coalesce(e.resolution, '') AS resolution, e.resolved_at IS NULL AS open, r.kind,
+			ARRAY(SELECT m.run_id FROM `+s.state+`.record_error_runs AS m WHERE m.error_id = e.id ORDER BY m.run_id) AS met_by
 		FROM `+s.state+`.record_errors AS e JOIN `+s.state+`.runs AS r ON r.id = e.run_id ORDER BY e.id`); err != nil {
 		s.t.Fatal(err)
 	}
@@ -127,14 +135,29 @@ func (s *sim) checkSource(ctx context.Context, errs []simError) {
 	for ref, rows := range byRef {
 		job := s.jobOf(ref).Name
 		if len(rows) > 1 {
+			// One row keeps the external id; each other row is held with
+			// one open error: its own problem if it is invalid, else one
+			// duplicate_external_id naming both rows. An invalid row that
+			// keeps the id has its problem open too.
 			var all []simError
 			var keys []int64
+			without := 0 // rows with no open error
 			for _, c := range rows {
-				all = append(all, openOf(job, pipeline.StreamCustomers, c.id)...)
+				o := openOf(job, pipeline.StreamCustomers, c.id)
+				all = append(all, o...)
 				keys = append(keys, c.id)
+				switch {
+				case len(o) == 0:
+					without++
+					if c.problem() != "" {
+						t.Errorf("external id %s: row %d, invalid %s, has no open error", ref, c.id, c.problem())
+					}
+				case c.problem() == "" && o[0].Code != pipeline.CodeDuplicateExternalID:
+					t.Errorf("external id %s: row %d is held for %s, want %s:%s", ref, c.id, o[0].Code, pipeline.CodeDuplicateExternalID, describeErrors(o))
+				}
 			}
-			if len(all) != 1 {
-				t.Errorf("external id %s is held by rows %v: %d open errors, want 1:%s", ref, keys, len(all), describeErrors(all))
+			if without > 1 {
+				t.Errorf("external id %s is held by rows %v: %d open errors, want one for each row but the one that keeps it:%s", ref, keys, len(all), describeErrors(all))
 			}
 			continue
 		}
@@ -461,12 +484,18 @@ func (s *sim) checkRuns(ctx context.Context, errs []simError) {
 				}
 			}
 		}
+		// A run resolves the errors of earlier runs whose rows it settled;
+		// it supersedes, without counting them, those whose rows failed
+		// again otherwise. Its invalid rows are those whose last outcome
+		// in the run was an error before the API: errors it recorded or
+		// met again, and did not resolve itself (a row held back, then
+		// sent).
 		var resolved, invalid int64
 		for _, e := range errs {
-			if e.Resolved == r.ID {
+			if e.Resolved == r.ID && e.RunID != r.ID && e.Resolution != state.ResolutionSuperseded {
 				resolved++
 			}
-			if e.RunID == r.ID && e.Severity == state.SeverityError && e.Stage != state.StageAPI {
+			if e.of(r.ID) && e.Resolved != r.ID && e.Severity == state.SeverityError && e.Stage != state.StageAPI {
 				invalid++
 			}
 		}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,11 +41,11 @@ const (
 	// place in the change order and no window holds it. Recorded by every
 	// run that reads windows, until the query gives the row a cursor.
 	CodeNullCursor = "null_cursor"
+	// CodeDuplicateExternalID: another source row gives the record's
+	// external id, and keeps it; this row is held until one of the two
+	// changes its external id.
+	CodeDuplicateExternalID = "duplicate_external_id"
 )
-
-// dependencyCodes are the codes of errors that a later chunk of the same run
-// may cure, so the run's retry phase takes them again at once.
-var dependencyCodes = map[string]bool{CodeParentNotSent: true, CodeCustomerNotSent: true}
 
 // A stream is one of a job's queries and how its rows become records.
 type stream struct {
@@ -203,6 +204,7 @@ func invalid(row extract.Row, err error) state.RecordError {
 		}
 	}
 	re.Payload = rowPayload(row)
+	re.Hash = rowHash(row)
 	return re
 }
 
@@ -212,6 +214,24 @@ func nullCursor(row extract.Row) state.RecordError {
 	re := invalid(row, fmt.Errorf("cursor_updated_at is NULL for the row with cursor_key %s: no window holds it, so it is never sent; make the query's cursor_updated_at never NULL (e.g. coalesce(updated_at, created_at))", row.Pos.Key))
 	re.Stage, re.Code, re.Field = state.StageExtract, CodeNullCursor, extract.CursorUpdatedAt
 	return re
+}
+
+// rowHash returns the content hash of a source row that could not be
+// mapped: of its values, the cursor columns left out, so that a row read
+// again unchanged hashes the same.
+func rowHash(row extract.Row) []byte {
+	m := make(map[string]any, len(row.Columns))
+	for i, c := range row.Columns {
+		if c != extract.CursorUpdatedAt && c != extract.CursorKey {
+			m[c] = row.Values[i]
+		}
+	}
+	b, err := json.Marshal(m) // keys sorted
+	if err != nil {
+		return nil
+	}
+	sum := sha256.Sum256(b)
+	return sum[:16]
 }
 
 // rowPayload encodes a source row for a record error, so that the failing

@@ -132,3 +132,68 @@ func BenchmarkSent(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkClaim measures the claims a chunk of external ids the API has
+// not accepted yet makes, as in a first backfill: every record of the run
+// is new.
+func BenchmarkClaim(b *testing.B) {
+	ctx := context.Background()
+	s, _ := newStore(b)
+	run, err := s.StartRun(ctx, state.Run{Job: "customers", Kind: state.KindBackfill})
+	if err != nil {
+		b.Fatal(err)
+	}
+	next := 0
+	for b.Loop() {
+		recs := sentRecords(next, benchChunk)
+		ids, keys := make([]string, len(recs)), make([]string, len(recs))
+		for i, r := range recs {
+			ids[i], keys[i] = r.ExternalID, r.SourceKey
+		}
+		if _, err := s.Claim(ctx, run, "customers", "customers", ids, keys); err != nil {
+			b.Fatal(err)
+		}
+		next += benchChunk
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchChunk), "ns/record")
+}
+
+// BenchmarkRecordFailures measures the record errors of a chunk whose rows
+// all fail: first, then again unchanged (met again, as a lookback re-read
+// does).
+func BenchmarkRecordFailures(b *testing.B) {
+	ctx := context.Background()
+	s, _ := newStore(b)
+	run, err := s.StartRun(ctx, state.Run{Job: "customers", Kind: state.KindRun})
+	if err != nil {
+		b.Fatal(err)
+	}
+	failures := func(from int) []state.RecordError {
+		errs := make([]state.RecordError, benchChunk)
+		for i := range errs {
+			key := fmt.Sprint(from + i)
+			h := sha256.Sum256([]byte(key))
+			errs[i] = state.RecordError{SourceKey: key, ExternalID: "C" + key, Stage: state.StageTransform, Code: "date_in_future",
+				Field: "date_of_birth", Message: `date_of_birth "2999-01-01": date in the future`, Hash: h[:16]}
+		}
+		return errs
+	}
+	next := 0
+	b.Run("new", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.RecordFailures(ctx, run, "customers", "customers", failures(next)); err != nil {
+				b.Fatal(err)
+			}
+			next += benchChunk
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchChunk), "ns/record")
+	})
+	b.Run("again", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.RecordFailures(ctx, run, "customers", "customers", failures(0)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchChunk), "ns/record")
+	})
+}

@@ -64,9 +64,13 @@ func TestQueriesUseIndexes(t *testing.T) {
 	}{
 		{"Sent of a chunk", s.SentQuery(), []any{"customers", "customers", idsOf(500)}, false, "sent_records", "sent_records_pkey"},
 		{"Sent of 3000 ids", s.SentQuery(), []any{"customers", "customers", idsOf(3000)}, false, "sent_records", "sent_records_pkey"},
-		{"OpenErrors", s.OpenErrorsQuery(), []any{"customers", "customers", 3, 500}, false, "record_errors", "record_errors_open_source_key"},
+		{"OpenErrors", s.OpenErrorsQuery(), []any{"customers", "customers", 3, 500, 0}, false, "record_errors", "record_errors_open_source_key"},
 		{"Accept of a chunk", s.ResolveAcceptedQuery(), []any{"customers", "customers", run, keysOf(500), idsOf(500)}, false,
-			"record_errors", "record_errors_open_external_id"},
+			"record_errors", "record_errors_open_"},
+		{"RecordFailures of a chunk", "SELECT * FROM (" + s.LockOpenErrorsQuery() + ") AS q", []any{"customers", "customers", keysOf(500)}, false,
+			"record_errors", "record_errors_open_source_key"},
+		{"Accepted of a chunk", s.AcceptedQuery(), []any{pq.Array([]string{"customers", "people"}), "customers", idsOf(500)}, false,
+			"sent_records", "sent_records_pkey"},
 		// Few errors are open: the planner reads them all through either
 		// partial index and filters them.
 		{"Accept of 3000 records", s.ResolveAcceptedQuery(), []any{"customers", "customers", run, keysOf(3000), idsOf(3000)}, false,

@@ -9,3 +9,10 @@ func (s *Store) OpenErrorsQuery() string { return s.q.openErrors }
 // ResolveAcceptedQuery returns the SQL by which [Store.Accept] resolves
 // errors.
 func (s *Store) ResolveAcceptedQuery() string { return s.q.resolveAccepted }
+
+// LockOpenErrorsQuery returns the SQL by which [Store.RecordFailures]
+// reads a chunk's open errors.
+func (s *Store) LockOpenErrorsQuery() string { return s.q.lockOpenErrors }
+
+// AcceptedQuery returns the SQL of [Store.Accepted].
+func (s *Store) AcceptedQuery() string { return s.q.accepted }

@@ -133,8 +133,8 @@ type auditQueries struct {
 	customerSync, customerHistory, customerErrors, customerRelations string
 	openErrorsByCode, dailyCounts                                    string
 
-	runsToPrune, pruneHistory, pruneChunks, pruneErrors, markPruned string
-	countHistory, countChunks, countErrors                          string
+	runsToPrune, pruneHistory, pruneChunks, pruneErrors, pruneSightings, markPruned string
+	countHistory, countChunks, countErrors                                          string
 }
 
 // auditBySchema caches the auditQueries of each schema name.
@@ -160,14 +160,15 @@ func (s *Store) audit() *auditQueries {
 		openErrorsByCode:   r(openErrorsByCode),
 		dailyCounts:        r(dailyCounts),
 
-		runsToPrune:  r(runsToPrune),
-		pruneHistory: r(pruneHistory),
-		pruneChunks:  r(pruneChunks),
-		pruneErrors:  r(pruneErrors),
-		markPruned:   r(markPruned),
-		countHistory: r(countHistory),
-		countChunks:  r(countChunks),
-		countErrors:  r(countErrors),
+		runsToPrune:    r(runsToPrune),
+		pruneHistory:   r(pruneHistory),
+		pruneChunks:    r(pruneChunks),
+		pruneErrors:    r(pruneErrors),
+		pruneSightings: r(pruneSightings),
+		markPruned:     r(markPruned),
+		countHistory:   r(countHistory),
+		countChunks:    r(countChunks),
+		countErrors:    r(countErrors),
 	}
 	actual, _ := auditBySchema.LoadOrStore(s.schema, q)
 	return actual.(*auditQueries)

@@ -53,7 +53,8 @@ func TestMigrateTwice(t *testing.T) {
 	if err := db.Select(&tables, `SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, state.DefaultSchema); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"reconcile_seen", "record_errors", "record_history", "run_chunks", "runs", "schedule_slots", "schema_version", "sent_records", "watermarks"}; !slices.Equal(tables, want) {
+	if want := []string{"job_tenants", "reconcile_seen", "record_error_runs", "record_errors", "record_history", "run_chunks", "run_claims", "runs", "schedule_slots",
+		"schema_version", "sent_records", "watermarks"}; !slices.Equal(tables, want) {
 		t.Fatalf("tables in %s: %v, want %v", state.DefaultSchema, tables, want)
 	}
 }
@@ -259,7 +260,7 @@ func TestMigrateFromVersion1KeepsData(t *testing.T) {
 		t.Errorf("record errors after migration: %+v", errs)
 	}
 	// The old error is open, and a new run can retry and resolve it.
-	open, err := s.OpenErrors(ctx, "customers", "customers", 3, 0)
+	open, err := s.OpenErrors(ctx, "customers", "customers", 3, 0, 0)
 	if err != nil || len(open) != 1 || open[0].SourceKey != "5" || open[0].Attempts != 1 {
 		t.Fatalf("open errors after migration: %+v, %v", open, err)
 	}

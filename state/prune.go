@@ -118,6 +118,9 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) (PruneResult, error) 
 	if err != nil {
 		return fail(fmt.Errorf("record errors: %w", err))
 	}
+	if _, err := s.deleteInBatches(ctx, q.pruneSightings, o.Batch, pq.Int64Array(all)); err != nil {
+		return fail(fmt.Errorf("record errors met again: %w", err))
+	}
 	return res, nil
 }
 
@@ -154,12 +157,20 @@ const pruneChunks = `DELETE FROM {s}.run_chunks WHERE run_id = $1`
 
 const markPruned = `UPDATE {s}.runs SET history_pruned_at = now() WHERE id = $1`
 
-// pruneErrors deletes the warnings and resolved errors of runs $1.
+// pruneErrors deletes the warnings and resolved errors of runs $1: those
+// the last run that recorded or met them again is one of.
 const pruneErrors = `DELETE FROM {s}.record_errors
 WHERE id IN (
 	SELECT id FROM {s}.record_errors
-	WHERE run_id = ANY ($1::bigint[]) AND (severity = 'warning' OR resolved_at IS NOT NULL)
+	WHERE coalesce(last_run_id, run_id) = ANY ($1::bigint[]) AND (severity = 'warning' OR resolved_at IS NOT NULL)
 	LIMIT $2
+)`
+
+// pruneSightings deletes the marks of runs $1 that they met an open error
+// again.
+const pruneSightings = `DELETE FROM {s}.record_error_runs
+WHERE (run_id, error_id) IN (
+	SELECT run_id, error_id FROM {s}.record_error_runs WHERE run_id = ANY ($1::bigint[]) LIMIT $2
 )`
 
 const countHistory = `SELECT count(*) FROM {s}.record_history WHERE run_id = ANY ($1::bigint[])`
@@ -167,4 +178,4 @@ const countHistory = `SELECT count(*) FROM {s}.record_history WHERE run_id = ANY
 const countChunks = `SELECT count(*) FROM {s}.run_chunks WHERE run_id = ANY ($1::bigint[])`
 
 const countErrors = `SELECT count(*) FROM {s}.record_errors
-WHERE run_id = ANY ($1::bigint[]) AND (severity = 'warning' OR resolved_at IS NOT NULL)`
+WHERE coalesce(last_run_id, run_id) = ANY ($1::bigint[]) AND (severity = 'warning' OR resolved_at IS NOT NULL)`

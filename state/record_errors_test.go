@@ -54,6 +54,7 @@ func TestRecordErrors(t *testing.T) {
 		if want.Severity == "" {
 			want.Severity = state.SeverityError
 		}
+		want.Attempt = 1
 		if i > 0 && g.ID <= got[i-1].ID {
 			t.Errorf("errors not in id order: %d after %d", g.ID, got[i-1].ID)
 		}

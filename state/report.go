@@ -65,7 +65,7 @@ func (s *Store) RunSummaries(ctx context.Context, f RunFilter) ([]RunSummary, er
 		)
 		err := rows.Scan(&r.ID, &r.Job, &r.Kind, &r.DryRun, &r.Status, &r.StartedAt, &finished, &dur, &windowFrom, &to, &bfFrom, &bfUntil,
 			&r.Extracted, &r.Retried, &r.Sent, &r.Added, &r.Updated, &r.WouldSend, &r.Skipped, &r.Invalid, &r.Rejected, &r.Warnings, &r.Resolved,
-			&r.OpenErrors, &r.DisableRiskScan, &r.Chunks, &r.Calls, &slowest, &r.Error, &r.Warning, &pruned)
+			&r.OpenErrors, &r.DisableRiskScan, &r.Chunks, &r.Calls, &slowest, &r.Error, &r.Warning, &pruned, &r.NewErrors, &r.Stuck)
 		if err != nil {
 			return nil, fmt.Errorf("state: run summaries: %w", err)
 		}
@@ -86,7 +86,8 @@ const runSummaries = `SELECT run_id, job, kind, dry_run, status, started_at, fin
 	window_from, window_to, backfill_from, backfill_until,
 	extracted, retried, sent, added, updated, would_send, skipped, invalid, rejected, warnings, resolved,
 	open_errors, disable_risk_scan, chunks, calls,
-	coalesce((extract(epoch FROM slowest_chunk) * 1e6)::bigint, 0), coalesce(error, ''), coalesce(warning, ''), history_pruned_at
+	coalesce((extract(epoch FROM slowest_chunk) * 1e6)::bigint, 0), coalesce(error, ''), coalesce(warning, ''), history_pruned_at,
+	new_errors, stuck
 FROM {s}.run_summary
 WHERE ($1 = '' OR job = $1) AND ($2::timestamptz IS NULL OR started_at >= $2) AND ($3::bigint = 0 OR run_id = $3)
 ORDER BY started_at DESC, run_id DESC
@@ -186,8 +187,9 @@ func (s *Store) RunReport(ctx context.Context, id int64, examples, slowest int) 
 	return rep, nil
 }
 
-// runErrorGroups groups a run's record errors; $2 is the number of
-// examples kept per group, the first recorded.
+// runErrorGroups groups a run's record errors, those it recorded and those
+// it met again; $2 is the number of examples kept per group, the first
+// recorded.
 const runErrorGroups = `SELECT stream, stage, severity, code, count(*),
 	count(*) FILTER (WHERE severity = 'error' AND resolved_at IS NULL),
 	(array_agg(coalesce(external_id, '') ORDER BY id))[1:$2],
@@ -195,7 +197,7 @@ const runErrorGroups = `SELECT stream, stage, severity, code, count(*),
 	(array_agg(coalesce(field, '') ORDER BY id))[1:$2],
 	(array_agg(message ORDER BY id))[1:$2]
 FROM {s}.record_errors
-WHERE run_id = $1
+WHERE run_id = $1 OR id IN (SELECT error_id FROM {s}.record_error_runs WHERE run_id = $1)
 GROUP BY stream, stage, severity, code
 ORDER BY count(*) DESC, stream, severity, code`
 
@@ -212,6 +214,11 @@ type ErrorFilter struct {
 	Open  bool      // only error-severity errors not yet resolved
 	Since time.Time // zero: any; else lines last seen at or after it
 	Limit int       // <= 0: no limit
+	// StuckAfter gives each job's stuck_after, by job name, to mark the
+	// stuck rows; a job not in it takes DefaultStuckAfter, and with that
+	// 0, its rows are not marked.
+	StuckAfter        map[string]int
+	DefaultStuckAfter int
 }
 
 // An ErrorLine sums up the record errors of one source row with one code
@@ -223,7 +230,8 @@ type ErrorLine struct {
 	ExternalID           string // of the latest error with one; "" for none
 	Stage, Severity      string
 	Code, Field, Message string // Field and Message of the latest error
-	Attempts             int    // distinct runs that recorded it
+	Attempts             int    // the row's highest attempt (see [Store.RecordFailures])
+	Stuck                bool   // open, with Attempts at the job's stuck_after or more: no longer retried
 	FirstSeen, LastSeen  time.Time
 	Open                 bool       // an error not yet resolved; never a warning
 	ResolvedAt           *time.Time // nil while open, and for warnings
@@ -238,7 +246,13 @@ type ErrorLine struct {
 // latest seen. Findings of verify and offline runs are left out, as in the
 // open_errors_by_code view: they are in the report of their run.
 func (s *Store) ErrorLines(ctx context.Context, f ErrorFilter) ([]ErrorLine, error) {
-	rows, err := s.db.QueryContext(ctx, s.audit().recordErrorsReport, f.Job, f.Open, nullTime(f.Since), limit(f.Limit))
+	var jobs []string
+	var stuckAfter []int64
+	for j, n := range f.StuckAfter {
+		jobs, stuckAfter = append(jobs, j), append(stuckAfter, int64(n))
+	}
+	rows, err := s.db.QueryContext(ctx, s.audit().recordErrorsReport, f.Job, f.Open, nullTime(f.Since), limit(f.Limit),
+		pq.Array(nonNil(jobs)), pq.Array(stuckAfter), f.DefaultStuckAfter)
 	if err != nil {
 		return nil, fmt.Errorf("state: record errors report: %w", err)
 	}
@@ -247,7 +261,7 @@ func (s *Store) ErrorLines(ctx context.Context, f ErrorFilter) ([]ErrorLine, err
 	for rows.Next() {
 		var l ErrorLine
 		if err := rows.Scan(&l.Job, &l.Stream, &l.SourceKey, &l.ExternalID, &l.Stage, &l.Severity, &l.Code, &l.Field, &l.Message,
-			&l.Attempts, &l.FirstSeen, &l.LastSeen, &l.Open, &l.ResolvedAt, &l.ResolvedRunID, &l.LastRunID); err != nil {
+			&l.Attempts, &l.FirstSeen, &l.LastSeen, &l.Open, &l.ResolvedAt, &l.ResolvedRunID, &l.LastRunID, &l.Stuck); err != nil {
 			return nil, fmt.Errorf("state: record errors report: %w", err)
 		}
 		l.FirstSeen, l.LastSeen, l.ResolvedAt = l.FirstSeen.UTC(), l.LastSeen.UTC(), utc(l.ResolvedAt)
@@ -260,24 +274,28 @@ func (s *Store) ErrorLines(ctx context.Context, f ErrorFilter) ([]ErrorLine, err
 }
 
 const recordErrorsReport = `SELECT job, stream, source_key, external_id, stage, severity, code, field, message,
-	attempts, first_seen, last_seen, open, resolved_at, resolved_run_id, last_run_id
+	attempts, first_seen, last_seen, open, resolved_at, resolved_run_id, last_run_id, stuck
 FROM (SELECT e.job, e.stream, coalesce(e.source_key, '') AS source_key,
 	coalesce((array_agg(e.external_id ORDER BY e.id DESC) FILTER (WHERE e.external_id IS NOT NULL))[1], '') AS external_id,
 	(array_agg(e.stage ORDER BY e.id DESC))[1] AS stage, e.severity, e.code,
 	coalesce((array_agg(e.field ORDER BY e.id DESC))[1], '') AS field, (array_agg(e.message ORDER BY e.id DESC))[1] AS message,
-	count(DISTINCT e.run_id) AS attempts, min(e.created_at) AS first_seen, max(e.created_at) AS last_seen,
+	max(e.attempt) AS attempts, min(e.created_at) AS first_seen, max(coalesce(e.last_seen_at, e.created_at)) AS last_seen,
 	e.severity = 'error' AND bool_or(e.resolved_at IS NULL) AS open,
 	CASE WHEN bool_and(e.resolved_at IS NOT NULL) THEN max(e.resolved_at) END AS resolved_at,
 	CASE WHEN bool_and(e.resolved_at IS NOT NULL) THEN max(e.resolved_run_id) ELSE 0 END AS resolved_run_id,
-	max(e.run_id) AS last_run_id
+	max(coalesce(e.last_run_id, e.run_id)) AS last_run_id,
+	coalesce(e.severity = 'error' AND bool_or(e.resolved_at IS NULL)
+		AND max(e.attempt) FILTER (WHERE e.resolved_at IS NULL) >= coalesce(max(t.stuck_after), $7)
+		AND coalesce(max(t.stuck_after), $7) > 0, false) AS stuck
 FROM {s}.record_errors AS e
 JOIN {s}.runs AS r ON r.id = e.run_id
+LEFT JOIN unnest($5::text[], $6::int[]) AS t(job, stuck_after) ON t.job = e.job
 WHERE r.kind NOT IN ('verify', 'offline')
 	AND ($1 = '' OR e.job = $1)
 	AND (NOT $2 OR (e.resolved_at IS NULL AND e.severity = 'error'))
 GROUP BY e.job, e.stream, e.source_key, CASE WHEN e.source_key IS NULL THEN e.external_id END, e.severity, e.code
-HAVING $3::timestamptz IS NULL OR max(e.created_at) >= $3
-ORDER BY max(e.created_at) DESC, e.job, e.stream, e.source_key, e.code
+HAVING $3::timestamptz IS NULL OR max(coalesce(e.last_seen_at, e.created_at)) >= $3
+ORDER BY max(coalesce(e.last_seen_at, e.created_at)) DESC, e.job, e.stream, e.source_key, e.code
 LIMIT $4) AS latest
 ORDER BY job, stream, CASE WHEN source_key ~ '^[0-9]{1,18}$' THEN source_key::bigint END NULLS LAST, source_key,
 	external_id, severity, code`
@@ -584,12 +602,19 @@ JOIN {s}.runs AS r ON r.id = h.run_id
 WHERE (h.parent_external_id = $1 OR h.child_external_id = $1) AND h.stream = 'relations'
 ORDER BY h.created_at, h.id`
 
-const customerErrors = `SELECT e.run_id, e.job, r.kind, r.status, e.stream, e.created_at, coalesce(e.source_key, ''),
+// customerErrors lists the record errors of a customer, each in the run
+// that recorded it and in the runs that met it again.
+const customerErrors = `SELECT x.run_id, e.job, r.kind, r.status, e.stream, x.at, coalesce(e.source_key, ''),
 	e.stage, e.severity, e.code, coalesce(e.field, ''), e.message, e.severity = 'error' AND e.resolved_at IS NULL, e.payload
 FROM {s}.record_errors AS e
-JOIN {s}.runs AS r ON r.id = e.run_id
+CROSS JOIN LATERAL (
+	SELECT e.run_id, e.created_at AS at
+	UNION ALL
+	SELECT m.run_id, m.seen_at FROM {s}.record_error_runs AS m WHERE m.error_id = e.id
+) AS x
+JOIN {s}.runs AS r ON r.id = x.run_id
 WHERE e.job = ANY (` + knownJobs + `) AND e.external_id = $1 AND e.stream = 'customers'
-ORDER BY e.created_at, e.id`
+ORDER BY x.at, e.id`
 
 // closeRows closes rows and returns the error that ended their iteration.
 func closeRows(rows *sql.Rows) error {

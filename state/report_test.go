@@ -80,9 +80,11 @@ func newAudited(t *testing.T) *audited {
 
 	// run2
 	chunk(a.run2, "customers", "customers", 0, 20*time.Millisecond, rec("C-3", "3", 33, state.OutcomeUpdated))
-	check(s.RecordErrors(ctx, []state.RecordError{
+	// C-4 fails again, unchanged: the same open error, met again.
+	_, err = s.RecordFailures(ctx, a.run2, "customers", "customers", []state.RecordError{
 		recErr(a.run2, "C-4", "4", state.StageTransform, state.SeverityError, "date_in_future", "date_of_birth", `date_of_birth "2999-01-01": date in the future`),
-	}))
+	})
+	check(err)
 	_, err = s.Accept(ctx, a.run2, "customers", "customers", []state.SentRecord{{ExternalID: "C-3", SourceKey: "3", Hash: hash16(33)}})
 	check(err)
 	check(s.FinishRun(ctx, a.run2, state.StatusPartial, state.Counts{Extracted: 2, Sent: 1, Invalid: 1, Resolved: 1}, ""))
@@ -197,6 +199,9 @@ func TestErrorLines(t *testing.T) {
 		if l.ResolvedAt != nil {
 			s += fmt.Sprintf(" resolved_by=%d", l.ResolvedRunID)
 		}
+		if l.Stuck {
+			s += " stuck"
+		}
 		return s
 	}
 	tests := []struct {
@@ -204,14 +209,17 @@ func TestErrorLines(t *testing.T) {
 		f    state.ErrorFilter
 		want []string
 	}{
-		{"open", state.ErrorFilter{Open: true}, []string{"C-4 4 error/date_in_future attempts=2 open=true"}},
+		{"open", state.ErrorFilter{Open: true}, []string{"C-4 4 error/date_in_future attempts=1 open=true"}},
 		{"all, by key", state.ErrorFilter{Job: "customers"}, []string{
 			"C-2 2 warning/missing_date_of_birth attempts=1 open=false",
 			"C-3 3 error/invalid_date attempts=1 open=false resolved_by=" + fmt.Sprint(a.run2),
-			"C-4 4 error/date_in_future attempts=2 open=true",
+			"C-4 4 error/date_in_future attempts=1 open=true",
 		}},
 		// The limit keeps the latest seen.
-		{"limit", state.ErrorFilter{Limit: 1}, []string{"C-4 4 error/date_in_future attempts=2 open=true"}},
+		{"limit", state.ErrorFilter{Limit: 1}, []string{"C-4 4 error/date_in_future attempts=1 open=true"}},
+		{"stuck", state.ErrorFilter{Open: true, StuckAfter: map[string]int{"customers": 1}}, []string{"C-4 4 error/date_in_future attempts=1 open=true stuck"}},
+		{"stuck by default", state.ErrorFilter{Open: true, DefaultStuckAfter: 1}, []string{"C-4 4 error/date_in_future attempts=1 open=true stuck"}},
+		{"not stuck", state.ErrorFilter{Open: true, StuckAfter: map[string]int{"customers": 2}, DefaultStuckAfter: 1}, []string{"C-4 4 error/date_in_future attempts=1 open=true"}},
 		{"another job", state.ErrorFilter{Job: "people"}, nil},
 		{"since the future", state.ErrorFilter{Since: time.Now().Add(time.Hour)}, nil},
 	}
@@ -242,7 +250,7 @@ func TestErrorLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(codes) != 1 || fmt.Sprintln(codes[0].Code, codes[0].Records, codes[0].Errors, codes[0].Runs, codes[0].ExampleExternalID) != "date_in_future 1 2 2 C-4\n" {
+	if len(codes) != 1 || fmt.Sprintln(codes[0].Code, codes[0].Records, codes[0].Errors, codes[0].Runs, codes[0].ExampleExternalID) != "date_in_future 1 1 2 C-4\n" {
 		t.Errorf("open errors by code: %+v", codes)
 	}
 }

@@ -49,17 +49,23 @@ type Counts struct {
 	Changed   int64 // records sent (or to send) whose content changed since the API last accepted it
 	Missing   int64 // records the API accepted that the source no longer has (reconcile)
 	Disabled  int64 // of the missing, those sent with disabled: true (reconcile)
+	// NewErrors counts the errors the run recorded for a source row and
+	// code that had no open error before it, still open when it ended.
+	NewErrors int64
+	// Stuck counts the job's source rows whose open errors had reached
+	// stuck_after attempts when the run ended: runs no longer retry them.
+	Stuck int64
 }
 
 // countColumns names the columns of runs that hold a run's Counts, in the
 // order of [Counts.fields].
 const countColumns = `extracted, sent, added, skipped, invalid, rejected, warnings, retried, resolved,
-	new_records, changed_records, missing, disabled`
+	new_records, changed_records, missing, disabled, new_errors, stuck`
 
 // fields returns pointers to c's fields, in the order of countColumns.
 func (c *Counts) fields() []*int64 {
 	return []*int64{&c.Extracted, &c.Sent, &c.Added, &c.Skipped, &c.Invalid, &c.Rejected, &c.Warnings, &c.Retried, &c.Resolved,
-		&c.New, &c.Changed, &c.Missing, &c.Disabled}
+		&c.New, &c.Changed, &c.Missing, &c.Disabled, &c.NewErrors, &c.Stuck}
 }
 
 // args returns the leading arguments followed by c's fields, in the order

@@ -70,10 +70,12 @@ CROSS JOIN LATERAL (
 // Accept records that the API accepted recs in run runID, and resolves the
 // errors they settle, in one transaction. It stores each of recs in
 // sent_records, replacing what was stored for its external id, with the
-// run and the time; and it marks resolved by runID, now, the open
-// error-severity record errors of job's stream whose source key is the
-// SourceKey, or whose external id is the ExternalID, of one of recs.
-// Warnings stay as they are. It returns how many errors it resolved.
+// run and the time; and it marks resolved by runID, now, as accepted, the
+// open error-severity record errors of job's stream whose source key is
+// the SourceKey of one of recs, or that have no source key and the
+// ExternalID of one of recs. An error of another source row with the same
+// external id stays open: that row is not settled. Warnings stay as they
+// are. It returns how many errors of earlier runs it resolved.
 //
 // Each record needs an ExternalID and a 16-byte Hash; when recs holds an
 // external id twice, the last one is stored. The batch is two statements,
@@ -127,12 +129,8 @@ func (s *Store) Accept(ctx context.Context, runID int64, job, stream string, rec
 		pq.Array(ids), pq.ByteaArray(hashes), pq.Array(deltas), pq.Array(sourceKeys)); err != nil {
 		return fail(err)
 	}
-	res, err := tx.ExecContext(ctx, s.q.resolveAccepted, job, stream, runID, pq.Array(keys), pq.Array(ids))
-	if err != nil {
+	if err := tx.QueryRowContext(ctx, s.q.resolveAccepted, job, stream, runID, pq.Array(keys), pq.Array(ids)).Scan(&resolved); err != nil {
 		return fail(fmt.Errorf("resolve errors: %w", err))
-	}
-	if resolved, err = res.RowsAffected(); err != nil {
-		return fail(err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fail(err)
@@ -147,30 +145,49 @@ ON CONFLICT (job, stream, external_id) DO UPDATE SET
 	hash = excluded.hash, delta = excluded.delta, source_key = excluded.source_key,
 	run_id = excluded.run_id, sent_at = excluded.sent_at`
 
-const resolveAccepted = `UPDATE {s}.record_errors SET resolved_at = now(), resolved_run_id = $3
-WHERE job = $1 AND stream = $2 AND resolved_at IS NULL AND severity = 'error'
-	AND (source_key = ANY($4::text[]) OR external_id = ANY($5::text[]))`
+// resolveAccepted resolves the errors and counts those of earlier runs.
+const resolveAccepted = `WITH resolved AS (
+	UPDATE {s}.record_errors SET resolved_at = now(), resolved_run_id = $3, resolution = 'accepted'
+	WHERE job = $1 AND stream = $2 AND resolved_at IS NULL AND severity = 'error'
+		AND (source_key = ANY($4::text[]) OR (source_key IS NULL AND external_id = ANY($5::text[])))
+	RETURNING run_id
+)
+SELECT count(*) FROM resolved WHERE run_id <> $3`
 
-// Resolve marks resolved by runID, now, the open error-severity record
-// errors of job's stream whose source key is one of sourceKeys, without
-// touching sent_records, and returns how many it resolved. A run calls it
-// for rows it finds unchanged since they were last accepted: whatever
-// failed for them since has been settled.
+// Resolve marks resolved by runID, now, as unchanged, the open
+// error-severity record errors of job's stream whose source key is one of
+// sourceKeys, without touching sent_records, and returns how many errors
+// of earlier runs it resolved. A run calls it for rows it finds unchanged
+// since they were last accepted: whatever failed for them since has been
+// settled.
 func (s *Store) Resolve(ctx context.Context, runID int64, job, stream string, sourceKeys []string) (int64, error) {
+	return s.resolve(ctx, runID, job, stream, ResolutionUnchanged, sourceKeys)
+}
+
+// ResolveMoved marks resolved by runID, now, as moved, the open
+// error-severity record errors of job's stream whose source key is one of
+// sourceKeys, and returns how many it resolved. A run calls it for rows
+// the source no longer returns whose external id the API accepted from
+// another source row: the row moved.
+func (s *Store) ResolveMoved(ctx context.Context, runID int64, job, stream string, sourceKeys []string) (int64, error) {
+	return s.resolve(ctx, runID, job, stream, ResolutionMoved, sourceKeys)
+}
+
+func (s *Store) resolve(ctx context.Context, runID int64, job, stream, resolution string, sourceKeys []string) (int64, error) {
 	if len(sourceKeys) == 0 {
 		return 0, nil
 	}
-	res, err := s.db.ExecContext(ctx, s.q.resolve, job, stream, runID, pq.Array(sourceKeys))
 	var n int64
-	if err == nil {
-		n, err = res.RowsAffected()
-	}
-	if err != nil {
+	if err := s.db.QueryRowContext(ctx, s.q.resolve, job, stream, runID, pq.Array(sourceKeys), resolution).Scan(&n); err != nil {
 		return 0, fmt.Errorf("state: resolve errors of %d source keys of %s/%s in run %d: %w", len(sourceKeys), job, stream, runID, err)
 	}
 	return n, nil
 }
 
-const resolve = `UPDATE {s}.record_errors SET resolved_at = now(), resolved_run_id = $3
-WHERE job = $1 AND stream = $2 AND resolved_at IS NULL AND severity = 'error'
-	AND source_key = ANY($4::text[])`
+const resolve = `WITH resolved AS (
+	UPDATE {s}.record_errors SET resolved_at = now(), resolved_run_id = $3, resolution = $5
+	WHERE job = $1 AND stream = $2 AND resolved_at IS NULL AND severity = 'error'
+		AND source_key = ANY($4::text[])
+	RETURNING run_id
+)
+SELECT count(*) FROM resolved WHERE run_id <> $3`

@@ -177,7 +177,8 @@ func TestAcceptResolvesErrors(t *testing.T) {
 	errs := []state.RecordError{
 		e("customers", "customers", "1", "C-1", state.SeverityError, "by-key-and-id"),
 		e("customers", "customers", "1", "", state.SeverityError, "by-key-no-id"),
-		e("customers", "customers", "9", "C-2", state.SeverityError, "by-id-other-key"),
+		e("customers", "customers", "9", "C-2", state.SeverityError, "other-key-same-id"),
+		e("customers", "customers", "", "C-2", state.SeverityError, "by-id-no-key"),
 		e("customers", "customers", "1", "C-1", state.SeverityWarning, "warning"),
 		e("people", "customers", "1", "C-1", state.SeverityError, "other-job"),
 		e("customers", "relations", "1", "C-1", state.SeverityError, "other-stream"),
@@ -201,7 +202,7 @@ func TestAcceptResolvesErrors(t *testing.T) {
 		t.Errorf("Accept resolved %d errors, want 3", n)
 	}
 	want := map[string]int64{ // code -> resolving run, 0 for open
-		"by-key-and-id": run3, "by-key-no-id": run3, "by-id-other-key": run3,
+		"by-key-and-id": run3, "by-key-no-id": run3, "by-id-no-key": run3, "other-key-same-id": 0,
 		"warning": 0, "other-job": 0, "other-stream": 0, "not-accepted": 0,
 		"resolved-earlier": run2,
 	}
@@ -255,7 +256,7 @@ func TestResolveLeavesSentRecords(t *testing.T) {
 			t.Errorf("Resolve(%q) = %d, %v; want %d", tt.keys, n, err, tt.want)
 		}
 	}
-	open, err := s.OpenErrors(ctx, "customers", "relations", 10, 0)
+	open, err := s.OpenErrors(ctx, "customers", "relations", 10, 0, 0)
 	if err != nil || len(open) != 1 {
 		t.Errorf("open errors of the relations stream: %v, %v; want 1, untouched", open, err)
 	}

@@ -93,7 +93,10 @@ type queries struct {
 	setRunProgress, lastInterruptedBackfill                                                                     string
 
 	insertRecordErrors, recordErrorsOfRun string
-	openErrors, stuckErrors               string
+	openErrors, heldErrors, stuckErrors   string
+
+	lockOpenErrors, seenAgain, insertSeenBy, supersede, runErrors, release string
+	claim, clearJobClaims, clearRunClaims, setTenant, tenantJobs, accepted string
 
 	sent, upsertSent, resolveAccepted, resolve string
 
@@ -131,9 +134,25 @@ func newQueries(schema string) queries {
 		lastInterruptedBackfill: s(lastInterruptedBackfill),
 
 		insertRecordErrors: s(insertRecordErrors),
-		recordErrorsOfRun:  s(`SELECT ` + recordErrorColumns + ` FROM {s}.record_errors WHERE run_id = $1 ORDER BY id`),
-		openErrors:         s(strings.NewReplacer("{having}", "count(DISTINCT run_id) < $3", "{limit}", "LIMIT $4").Replace(openErrorsOf)),
-		stuckErrors:        s(strings.NewReplacer("{having}", "count(DISTINCT run_id) >= $3", "{limit}", "").Replace(openErrorsOf)),
+		recordErrorsOfRun: s(`SELECT ` + recordErrorColumns + ` FROM {s}.record_errors
+			WHERE run_id = $1 OR id IN (SELECT error_id FROM {s}.record_error_runs WHERE run_id = $1) ORDER BY id`),
+		openErrors: s(strings.NewReplacer("{where}", "", "{limit}", "LIMIT $4",
+			"{having}", "max(attempt) < $3 AND ($5 = 0 OR max(coalesce(last_run_id, run_id)) <> $5)").Replace(openErrorsOf)),
+		heldErrors: s(strings.NewReplacer("{where}", "AND stage = 'dependency'", "{limit}", "LIMIT $4",
+			"{having}", "max(coalesce(last_run_id, run_id)) = $3").Replace(openErrorsOf)),
+		stuckErrors:    s(strings.NewReplacer("{where}", "", "{having}", "max(attempt) >= $3", "{limit}", "").Replace(openErrorsOf)),
+		lockOpenErrors: s(lockOpenErrors),
+		insertSeenBy:   s(insertSeenBy),
+		seenAgain:      s(seenAgain),
+		supersede:      s(supersede),
+		runErrors:      s(runErrors),
+		release:        s(release),
+		claim:          s(claim),
+		clearJobClaims: s(`DELETE FROM {s}.run_claims WHERE job = $1`),
+		clearRunClaims: s(`DELETE FROM {s}.run_claims WHERE run_id = $1`),
+		setTenant:      s(setTenant),
+		tenantJobs:     s(tenantJobs),
+		accepted:       s(accepted),
 
 		sent:            s(sentRecords),
 		upsertSent:      s(upsertSent),

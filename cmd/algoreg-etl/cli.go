@@ -39,13 +39,15 @@ func usageErrorf(format string, args ...any) error {
 
 // Exit codes and what they mean, for the help.
 var exitMeanings = map[int]string{
-	exitOK:          "success: every row read was sent or skipped",
+	exitOK:          "success: every row read was sent or skipped, or its record errors are none that the job's exit_on_errors reports",
 	exitFailed:      "failure: the run or command failed (the message and the run row say why)",
 	exitUsage:       "usage or configuration error: nothing was run",
 	exitLocked:      "the job is being run by another process: nothing was run",
 	exitInterrupted: "interrupted by a signal, after checkpointing",
-	exitRecordErrs:  "finished, but some records were invalid or refused by the API (see record_errors)",
-	exitAuth:        "the API refused the credentials (the message names the user): the run stopped; a refused login is never tried again",
+	exitRecordErrs: "finished with record errors that the job's exit_on_errors reports: new (the default) reports " +
+		"errors of a row and reason that had no open error before the run, any every error, never none; " +
+		"all are in record_errors",
+	exitAuth: "the API refused the credentials (the message names the user): the run stopped; a refused login is never tried again",
 }
 
 // Exit codes a command may return, set with exits.
@@ -129,7 +131,7 @@ func (a *app) rootCmd() *cobra.Command {
 	completeValues(root, "log-level", "debug", "info", "warn", "error")
 
 	root.AddCommand(a.migrateCmd(), a.runCmd(), a.backfillCmd(), a.retryCmd(), a.serveCmd(), a.reconcileCmd(),
-		a.reportCmd(), a.pruneCmd(), a.checkCmd(), a.sandboxCmd(), a.demoCmd(), a.versionCmd())
+		a.reportCmd(), a.pruneCmd(), a.releaseCmd(), a.checkCmd(), a.sandboxCmd(), a.demoCmd(), a.versionCmd())
 	root.SetHelpCommand(a.helpCmd())
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
@@ -424,7 +426,7 @@ func (a *app) help(w io.Writer, cmd *cobra.Command) {
 			switch {
 			case code != exitOK:
 			case !cmd.HasParent():
-				meaning = "success (for a run: every row read was sent or skipped)"
+				meaning = "success (for a run: every row read was sent or skipped, or its record errors are none that the job's exit_on_errors reports)"
 			case !isRunCommand(cmd):
 				meaning = "success"
 			}

@@ -130,7 +130,7 @@ func (a *app) demo(ctx context.Context, server string) int {
 
 	res, err := pipeline.Run(ctx, env, job, pipeline.Options{})
 	if err != nil {
-		return a.fail(err, exitCode(res, err))
+		return a.fail(err, exitCode(res, err, job.ExitOnErrors))
 	}
 	fmt.Fprintln(a.stdout, "First run:")
 	a.printResult(res)
@@ -185,7 +185,7 @@ func (a *app) demo(ctx context.Context, server string) int {
 
 	res, err = pipeline.Run(ctx, env, job, pipeline.Options{})
 	if err != nil {
-		return a.fail(err, exitCode(res, err))
+		return a.fail(err, exitCode(res, err, job.ExitOnErrors))
 	}
 	fmt.Fprintln(a.stdout, "\nSecond run, with nothing changed in the source:")
 	a.printResult(res)

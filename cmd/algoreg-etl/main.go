@@ -14,13 +14,16 @@
 //
 // Exit codes:
 //
-//	0  success (for a run: every row read was sent or skipped)
+//	0  success (for a run: every row read was sent or skipped, or its record
+//	   errors are none that the job's exit_on_errors reports)
 //	1  failure: the run or command failed (see its message and the run row)
 //	2  usage or configuration error: nothing was run
 //	3  the job is being run by another process: nothing was run
 //	4  interrupted: the run stopped on a signal after checkpointing
-//	5  the run finished, but some records were invalid or refused by the
-//	   API; they are recorded as record errors
+//	5  finished with record errors that the job's exit_on_errors reports:
+//	   new (the default) reports errors of a row and reason that had no
+//	   open error before the run, any every error, never none; all are in
+//	   record_errors
 //	6  the API refused the credentials (a login, or a call answered 401
 //	   or 403 that no fresh token mends): the run stopped; a refused login
 //	   is never tried again; check algoreg.username and its key

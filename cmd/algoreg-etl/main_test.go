@@ -221,11 +221,19 @@ func TestRunExitCodes(t *testing.T) {
 		t.Errorf("sandbox holds %d of %d clients", got, clients)
 	}
 
-	// Unchanged, nothing is sent; the invalid rows are retried, fail
-	// again, and keep the exit code at 5.
+	// Unchanged, nothing is sent; the invalid rows are retried and fail
+	// again for the same reasons: the run is partial, but nothing new
+	// failed, so (exit_on_errors: new, the default) it exits 0.
 	calls := api.Requests()
-	if code, out, stderr := cli(t, "run", "--config", path, "customers"); code != exitRecordErrs || api.Requests() != calls {
+	if code, out, stderr := cli(t, "run", "--config", path, "customers"); code != exitOK || api.Requests() != calls || !strings.Contains(out, "partial") {
 		t.Errorf("unchanged run: exit %d, %d calls\n%s%s", code, api.Requests()-calls, out, stderr)
+	}
+	// A row that newly fails exits 5 again.
+	if _, err := db.Exec(`UPDATE clients SET kind = 'trust' WHERE client_ref = 'C-0001'`); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := cli(t, "run", "--config", path, "customers"); code != exitRecordErrs {
+		t.Errorf("run with a new invalid row: exit %d\n%s%s", code, out, stderr)
 	}
 
 	// Another process holds the job's lock.
@@ -242,6 +250,30 @@ func TestRunExitCodes(t *testing.T) {
 	code, _, stderr = cli(t, "run", "--config", path, "customers")
 	if code != exitLocked || !strings.Contains(stderr, "another process") {
 		t.Errorf("locked: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// exit_on_errors chooses when a run that finished with record errors
+// exits 5.
+func TestExitOnErrors(t *testing.T) {
+	for _, tt := range []struct {
+		policy       string
+		first, again int // exit codes of the first run and of a second, unchanged one
+	}{
+		{"new", exitRecordErrs, exitOK},
+		{"any", exitRecordErrs, exitRecordErrs},
+		{"never", exitOK, exitOK},
+	} {
+		path, _, _ := deployment(t, "exit_on_errors: "+tt.policy)
+		if code, out, stderr := cli(t, "migrate", "--config", path); code != exitOK {
+			t.Fatalf("migrate: exit %d\n%s%s", code, out, stderr)
+		}
+		for i, want := range []int{tt.first, tt.again} {
+			code, out, stderr := cli(t, "run", "--config", path, "customers")
+			if code != want || !strings.Contains(out, "partial") {
+				t.Errorf("exit_on_errors: %s, run %d: exit %d, want %d\n%s%s", tt.policy, i+1, code, want, out, stderr)
+			}
+		}
 	}
 }
 

@@ -152,6 +152,12 @@ func printSummary(w io.Writer, res *pipeline.Result, took time.Duration) {
 	if c.Resolved > 0 {
 		row("resolved", c.Resolved, "open record errors of earlier runs now settled")
 	}
+	if c.NewErrors > 0 {
+		row("new errors", c.NewErrors, "record errors of a row and reason with no open error before this run")
+	}
+	if c.Stuck > 0 {
+		row("stuck", c.Stuck, "rows no longer retried: algoreg-etl report errors --open; algoreg-etl release")
+	}
 	if res.Diff {
 		fmt.Fprintf(w, "  disable_risk_scan %v; no watermark (incremental: diff)\n", res.DisableRiskScan)
 	} else {

@@ -170,7 +170,12 @@ func (a *app) report(ctx context.Context, f reportFlags, args []string) int {
 			return a.badArg("no run %d", runID)
 		}
 	case sub == "errors":
-		sections, err = r.errors(ctx, state.ErrorFilter{Job: f.job, Open: f.open, Since: since, Limit: f.limit})
+		ef := state.ErrorFilter{Job: f.job, Open: f.open, Since: since, Limit: f.limit,
+			StuckAfter: map[string]int{}, DefaultStuckAfter: configs.DefaultStuckAfter}
+		for _, j := range cfg.Jobs {
+			ef.StuckAfter[j.Name] = j.StuckAfter
+		}
+		sections, err = r.errors(ctx, ef)
 	case sub == "customer":
 		sections, err = r.customer(ctx, args[1])
 	}
@@ -327,15 +332,15 @@ func (r *reporter) errors(ctx context.Context, f state.ErrorFilter) ([]*section,
 		return nil, err
 	}
 	s := &section{name: "errors", cols: []string{"job", "stream", "source_key", "external_id", "stage", "severity", "code", "field",
-		"reason", "attempts", "first_seen", "last_seen", "open", "resolved_at", "resolved_by_run", "last_run"},
-		table: []string{"job", "stream", "source_key", "external_id", "code", "reason", "attempts", "open"}}
+		"reason", "attempts", "first_seen", "last_seen", "open", "stuck", "resolved_at", "resolved_by_run", "last_run"},
+		table: []string{"job", "stream", "source_key", "external_id", "code", "reason", "attempts", "open", "stuck"}}
 	for _, l := range lines {
 		var resolvedBy any
 		if l.ResolvedRunID != 0 {
 			resolvedBy = l.ResolvedRunID
 		}
 		s.add(l.Job, l.Stream, l.SourceKey, l.ExternalID, l.Stage, l.Severity, l.Code, l.Field, r.message(l.Stage, l.Message),
-			l.Attempts, l.FirstSeen, l.LastSeen, l.Open, l.ResolvedAt, resolvedBy, l.LastRunID)
+			l.Attempts, l.FirstSeen, l.LastSeen, l.Open, l.Stuck, l.ResolvedAt, resolvedBy, l.LastRunID)
 	}
 	return []*section{s}, nil
 }

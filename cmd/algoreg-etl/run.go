@@ -176,15 +176,18 @@ func (a *app) runPipeline(ctx context.Context, name string, opts pipeline.Option
 			}
 		}
 	}
-	code = exitCode(res, err)
+	code = exitCode(res, err, job.ExitOnErrors)
 	if err != nil {
 		return a.fail(err, code)
 	}
 	return code
 }
 
-// exitCode maps the outcome of a run to the CLI's exit code.
-func exitCode(res *pipeline.Result, err error) int {
+// exitCode maps the outcome of a run to the CLI's exit code. A run that
+// finished partial exits exitRecordErrs as the job's exit_on_errors policy
+// says: when it recorded new errors (configs.ExitOnNewErrors), always
+// (ExitOnAnyErrors), or never (ExitOnErrorsNever).
+func exitCode(res *pipeline.Result, err error, policy string) int {
 	switch {
 	case errors.Is(err, state.ErrLocked):
 		return exitLocked
@@ -196,7 +199,16 @@ func exitCode(res *pipeline.Result, err error) int {
 		return exitAuth
 	case err != nil:
 		return exitFailed
-	case res.Status == state.StatusPartial:
+	case res.Status != state.StatusPartial:
+		return exitOK
+	}
+	switch policy {
+	case configs.ExitOnErrorsNever:
+		return exitOK
+	case configs.ExitOnAnyErrors:
+		return exitRecordErrs
+	}
+	if res.Counts.NewErrors > 0 {
 		return exitRecordErrs
 	}
 	return exitOK
