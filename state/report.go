@@ -304,8 +304,8 @@ ORDER BY job, stream, CASE WHEN source_key ~ '^[0-9]{1,18}$' THEN source_key::bi
 type CodeCount struct {
 	Job, Stream, Stage, Code string
 	Records                  int64 // distinct source rows
-	Errors                   int64 // open error rows
-	Runs                     int64 // distinct runs
+	Errors                   int64 // open error rows: one per source row and reason
+	Runs                     int64 // distinct runs that recorded them or met them again
 	FirstSeen, LastSeen      time.Time
 	ExampleExternalID        string
 }
