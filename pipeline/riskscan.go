@@ -25,7 +25,9 @@ import (
 //     the API last accepted them. Rows the lookback re-reads unchanged, and
 //     rows whose updated_at moved without a change, are no load and do not
 //     count. Rows retried for open record errors are sent with the same
-//     flag and are not counted.
+//     flag and are not counted. A run of a job with incremental: diff has
+//     no window: it counts over its whole queries, so the source is read
+//     twice unless the count passes the threshold early.
 func (r *run) decideRiskScan(ctx context.Context) error {
 	disable, n, err := r.riskScan(ctx)
 	if err != nil {
