@@ -126,7 +126,7 @@ func (s *sim) checkSource(ctx context.Context, errs []simError) {
 		checked[k] = true
 		return open[k]
 	}
-	accepted := func(ref string) bool { _, ok := customers[ref]; return ok }
+	accepted := func(ref string) bool { return inAPI(customers, ref) }
 
 	byRef := make(map[string][]*simClient)
 	for _, c := range w.sorted() {
@@ -134,61 +134,28 @@ func (s *sim) checkSource(ctx context.Context, errs []simError) {
 	}
 	for ref, rows := range byRef {
 		job := s.jobOf(ref).Name
-		if len(rows) > 1 {
-			// One row keeps the external id; each other row is held with
-			// one open error: its own problem if it is invalid, else one
-			// duplicate_external_id naming both rows. An invalid row that
-			// keeps the id has its problem open too.
-			var all []simError
-			var keys []int64
-			without := 0 // rows with no open error
-			for _, c := range rows {
-				o := openOf(job, pipeline.StreamCustomers, c.id)
-				all = append(all, o...)
-				keys = append(keys, c.id)
-				switch {
-				case len(o) == 0:
-					without++
-					if c.problem() != "" {
-						t.Errorf("external id %s: row %d, invalid %s, has no open error", ref, c.id, c.problem())
-					}
-				case c.problem() == "" && o[0].Code != pipeline.CodeDuplicateExternalID:
-					t.Errorf("external id %s: row %d is held for %s, want %s:%s", ref, c.id, o[0].Code, pipeline.CodeDuplicateExternalID, describeErrors(o))
+		// Rows that give one external id: the one the API last accepted it
+		// from (or, if none, the first read) keeps it; every other is held
+		// with one open error, duplicate_external_id, or, if it is invalid,
+		// its own problem.
+		var keepers []*simClient // rows not held for the duplicate
+		var sendable []int64     // ... that could be sent
+		for _, c := range rows {
+			o := openOf(job, pipeline.StreamCustomers, c.id)
+			if !slices.ContainsFunc(o, func(e simError) bool { return e.Code == pipeline.CodeDuplicateExternalID }) {
+				keepers = append(keepers, c)
+				if c.problem() == "" && c.at != nil {
+					sendable = append(sendable, c.id)
 				}
+			} else if len(o) != 1 {
+				t.Errorf("customer %s (row %d, held: another row gives its external id): %d open errors, want 1:%s", ref, c.id, len(o), describeErrors(o))
 			}
-			if without > 1 {
-				t.Errorf("external id %s is held by rows %v: %d open errors, want one for each row but the one that keeps it:%s", ref, keys, len(all), describeErrors(all))
-			}
-			continue
 		}
-		c := rows[0]
-		o := openOf(job, pipeline.StreamCustomers, c.id)
-		got, ok := customers[ref]
-		why := ""
-		switch {
-		case c.at == nil:
-			why = "its updated_at is NULL"
-			if len(o) == 0 && ok && len(compareCustomer(w, c, got)) == 0 {
-				continue // read by a documented rule
-			}
-		case c.problem() != "":
-			why = "invalid " + c.problem()
-		case c.parent != 0 && !accepted(w.clients[c.parent].ref):
-			why = "its parent " + w.clients[c.parent].ref + " is not in the API"
+		if len(sendable) > 1 {
+			t.Errorf("external id %s is given by %d rows, of which %d valid ones (%v) hold no duplicate_external_id error; want 1", ref, len(rows), len(sendable), sendable)
 		}
-		if why != "" {
-			if len(o) != 1 {
-				t.Errorf("customer %s (row %d, %s): %d open errors, want 1:%s", ref, c.id, why, len(o), describeErrors(o))
-			}
-			continue
-		}
-		switch d := compareCustomer(w, c, got); {
-		case !ok:
-			t.Errorf("customer %s (row %d) is not in the API; %d open errors:%s", ref, c.id, len(o), describeErrors(o))
-		case len(d) > 0:
-			t.Errorf("customer %s (row %d) differs in the API: %v; %d open errors:%s", ref, c.id, d, len(o), describeErrors(o))
-		case len(o) != 0:
-			t.Errorf("customer %s (row %d) is in the API as in the source, with %d open errors:%s", ref, c.id, len(o), describeErrors(o))
+		for _, c := range keepers {
+			s.checkCustomer(c, openOf(job, pipeline.StreamCustomers, c.id), customers)
 		}
 	}
 
@@ -281,6 +248,45 @@ func (s *sim) checkSource(ctx context.Context, errs []simError) {
 func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// checkCustomer checks the row c, the only one that gives its external id
+// or the one that keeps it: in the API as in the source, or, when it cannot
+// be sent, with exactly one open error o.
+func (s *sim) checkCustomer(c *simClient, o []simError, customers map[string]load.Customer) {
+	t, w := s.t, s.w
+	got, ok := customers[c.ref]
+	why := ""
+	switch {
+	case c.at == nil:
+		why = "its updated_at is NULL"
+		if len(o) == 0 && ok && len(compareCustomer(w, c, got)) == 0 {
+			return // read by a documented rule
+		}
+	case c.problem() != "":
+		why = "invalid " + c.problem()
+	case c.parent != 0 && !inAPI(customers, w.clients[c.parent].ref):
+		why = "its parent " + w.clients[c.parent].ref + " is not in the API"
+	}
+	if why != "" {
+		if len(o) != 1 {
+			t.Errorf("customer %s (row %d, %s): %d open errors, want 1:%s", c.ref, c.id, why, len(o), describeErrors(o))
+		}
+		return
+	}
+	switch d := compareCustomer(w, c, got); {
+	case !ok:
+		t.Errorf("customer %s (row %d) is not in the API; %d open errors:%s", c.ref, c.id, len(o), describeErrors(o))
+	case len(d) > 0:
+		t.Errorf("customer %s (row %d) differs in the API: %v; %d open errors:%s", c.ref, c.id, d, len(o), describeErrors(o))
+	case len(o) != 0:
+		t.Errorf("customer %s (row %d) is in the API as in the source, with %d open errors:%s", c.ref, c.id, len(o), describeErrors(o))
+	}
+}
+
+func inAPI(customers map[string]load.Customer, ref string) bool {
+	_, ok := customers[ref]
+	return ok
 }
 
 // compareCustomer returns how the API's customer differs from the row. A
@@ -484,26 +490,31 @@ func (s *sim) checkRuns(ctx context.Context, errs []simError) {
 				}
 			}
 		}
-		// A run resolves the errors of earlier runs whose rows it settled;
-		// it supersedes, without counting them, those whose rows failed
-		// again otherwise. Its invalid rows are those whose last outcome
-		// in the run was an error before the API: errors it recorded or
-		// met again, and did not resolve itself (a row held back, then
-		// sent).
-		var resolved, invalid int64
+		// A run's errors are those it recorded and those it met again; a
+		// row it found invalid counts once, unless the run itself settled
+		// the error in the end (a row held, then released, or refused by
+		// the API). It resolves the errors of earlier runs; those it
+		// superseded with a newer one do not count.
+		var resolved int64
+		invalid := make(map[string]bool)
 		for _, e := range errs {
-			if e.Resolved == r.ID && e.RunID != r.ID && e.Resolution != state.ResolutionSuperseded {
+			if e.Resolved == r.ID && e.Resolution != state.ResolutionSuperseded && e.RunID != r.ID {
 				resolved++
 			}
-			if e.of(r.ID) && e.Resolved != r.ID && e.Severity == state.SeverityError && e.Stage != state.StageAPI {
-				invalid++
+			if e.Severity != state.SeverityError || e.Stage == state.StageAPI || !e.of(r.ID) || e.Resolved == r.ID {
+				continue
 			}
+			key := e.SourceKey
+			if key == "" {
+				key = fmt.Sprint("error ", e.ID)
+			}
+			invalid[e.Stream+"/"+key] = true
 		}
 		if resolved != c.Resolved {
-			t.Errorf("%s: resolved %d; record_errors has %d resolved by it", name, c.Resolved, resolved)
+			t.Errorf("%s: resolved %d; record_errors has %d errors of earlier runs resolved by it (not superseded)", name, c.Resolved, resolved)
 		}
-		if invalid != c.Invalid {
-			t.Errorf("%s: invalid %d; record_errors has %d errors of it before the API", name, c.Invalid, invalid)
+		if int64(len(invalid)) != c.Invalid {
+			t.Errorf("%s: invalid %d; record_errors has %d rows it refused before the API", name, c.Invalid, len(invalid))
 		}
 	}
 }
@@ -668,4 +679,20 @@ func (s *sim) checkIncremental(ctx context.Context) {
 			t.Errorf("relation %s (updated_at %s): the runs that follow the watermark left an older version in the API: %s", l.ref(), l.at.Format("15:04:05"), jsonText(got))
 		}
 	}
+}
+
+// dumpErrors describes record_errors, for the story of a failed seed.
+func (s *sim) dumpErrors(ctx context.Context) []string {
+	out := []string{"record_errors at the end:"}
+	for _, e := range s.recordErrors(ctx) {
+		line := fmt.Sprintf("  #%d run %d (%s) %s/%s key %s id %s: %s %s %s", e.ID, e.RunID, e.Kind, e.Job, e.Stream, e.SourceKey, e.ExternalID, e.Severity, e.Stage, e.Code)
+		if len(e.MetBy) > 0 {
+			line += fmt.Sprintf(", met again by %v", []int64(e.MetBy))
+		}
+		if !e.Open {
+			line += fmt.Sprintf(", resolved by run %d (%s)", e.Resolved, e.Resolution)
+		}
+		out = append(out, line)
+	}
+	return out
 }

@@ -223,8 +223,9 @@ var simFeatureNames = []string{featDeletes, featTies, featLate, featNoBump, feat
 
 // simPassing are the features the pipeline handles today: the ones a seed
 // draws from by default.
-var simPassing = []string{featTies, featLate, featNoBump, featRelations, featRetry, featReconcile,
-	featFaults, featLost, featTimeouts, featPoison, featCancel, featBackfill, featVerify}
+var simPassing = []string{featTies, featLate, featNoBump, featDupIDs, featNullCursor, featHierarchy, featRelations,
+	featTwoJobs, featInvalid, featRetry, featReconcile, featFaults, featLost, featTimeouts, featPoison, featCancel,
+	featBackfill, featVerify}
 
 // simFeatures is a set of features.
 type simFeatures map[string]bool
@@ -395,6 +396,9 @@ func simulate(t *testing.T, seed uint64, allowed simFeatures, base *sqltest.DB) 
 	s.w.logf("seed %d: features %s; chunk_size %d, page_size %d, concurrency %d, lookback %v, on_missing %s, %d job(s)",
 		seed, f, j.ChunkSize, j.PageSize, j.Concurrency, j.Lookback, j.OnMissing, len(s.jobs))
 	defer func() {
+		if t.Failed() {
+			s.w.log = append(s.w.log, s.dumpErrors(ctx)...)
+		}
 		if t.Failed() || (simFlags.seed != 0 && testing.Verbose()) {
 			t.Logf("replay: go test ./pipeline -run 'TestConvergence$' -seed %d -features %s -v\n%s", seed, allowedString(allowed), strings.Join(s.w.log, "\n"))
 		}
