@@ -8,7 +8,7 @@ GO ?= go
 
 ## test: go vet, then every test with the race detector against a real PostgreSQL
 test: vet
-	url=$$(bash .ci/postgres) && TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
+	url=$$(bash .ci/postgres) && TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 45m ./...
 
 ## demo: example database + sandbox API + the example job, with a printout
 demo: build
