@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -69,14 +70,25 @@ type chunker struct {
 	g       *errgroup.Group
 	ctx     context.Context // the group's: cancelled when a chunk fails
 	c       *chunk
-	settled func(ctx context.Context, c *chunk) error // called once a chunk is processed
-	claimed <-chan struct{}                           // of the last chunk submitted; nil before the first
+	claimed <-chan struct{} // of the last chunk submitted; nil before the first
+	// settle, if not nil, marks a chunk settled as its state commits, and
+	// says how far its stream then moves.
+	settle func(c *chunk) move
 }
 
-func (r *run) newChunker(drain context.Context, s *stream, m mapper, retry bool, settled func(context.Context, *chunk) error) *chunker {
+// A move is how far the commit of a chunk's state moves its stream: the
+// stream's watermark, or the run's own progress (a backfill's), to write
+// in the same transaction, and the run's mark after it. The zero move
+// moves nothing.
+type move struct {
+	watermark, progress *state.Watermark
+	mark                *extract.Position // the customers watermark (run) or progress (backfill) after the commit; nil: unchanged
+}
+
+func (r *run) newChunker(drain context.Context, s *stream, m mapper, retry bool, settle func(*chunk) move) *chunker {
 	g, gctx := errgroup.WithContext(drain)
 	g.SetLimit(r.concurrency())
-	return &chunker{r: r, s: s, m: m, g: g, ctx: gctx, c: &chunk{retry: retry, m: m}, settled: settled}
+	return &chunker{r: r, s: s, m: m, g: g, ctx: gctx, c: &chunk{retry: retry, m: m}, settle: settle}
 }
 
 // concurrency returns how many chunks may be in flight. With adaptive
@@ -107,15 +119,7 @@ func (k *chunker) submit() {
 	k.c = &chunk{n: c.n + 1, retry: c.retry, recount: c.recount, m: c.m}
 	c.claimAfter, c.claimed = k.claimed, make(chan struct{})
 	k.claimed = c.claimed
-	k.g.Go(func() error {
-		if err := k.r.process(k.ctx, k.s, c); err != nil {
-			return err
-		}
-		if k.settled == nil {
-			return nil
-		}
-		return k.settled(k.ctx, c)
-	})
+	k.g.Go(func() error { return k.r.process(k.ctx, k.s, c, k.settle) })
 }
 
 // finish processes the last chunk and waits for every chunk. A chunk's
@@ -144,14 +148,12 @@ func (r *run) readWindow(ctx, drain context.Context, s *stream, w extract.Window
 		return err
 	}
 	st := newSettler()
-	k := r.newChunker(drain, s, m, false, func(ctx context.Context, c *chunk) error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
+	k := r.newChunker(drain, s, m, false, func(c *chunk) move {
 		to, moved := st.settle(c.n, c.end)
 		if !moved {
-			return nil
+			return move{}
 		}
-		return r.checkpoint(ctx, s, to, stored)
+		return r.moveOf(s, to, stored)
 	})
 	// Reading stops on a signal (ctx) and when a chunk fails (k.ctx).
 	readCtx, cancel := context.WithCancel(ctx)
@@ -202,27 +204,29 @@ func (r *run) readNullCursor(ctx, drain context.Context, s *stream) error {
 	return k.finish(err)
 }
 
-// checkpoint records the run's counts and how far the stream is settled.
-// The caller holds r.mu.
-func (r *run) checkpoint(ctx context.Context, s *stream, to, stored extract.Position) error {
-	ctx = context.WithoutCancel(ctx)
+// moveOf returns how far stream s moves once every row up to to is
+// settled: a backfill's customers move the run's progress; a run's
+// streams move their watermark, except, with a lookback, at or below the
+// instant of stored, the watermark before the run; other kinds move
+// nothing.
+func (r *run) moveOf(s *stream, to, stored extract.Position) move {
 	wm := &state.Watermark{UpdatedAt: to.UpdatedAt, Key: to.Key}
 	switch {
 	case r.opts.Kind == state.KindBackfill && s.name == StreamCustomers:
-		r.mark = to
-		return r.env.State.SetRunProgress(ctx, r.id, *wm, r.counts)
+		return move{progress: wm, mark: &to}
 	case !r.movesWatermark(), r.job.Lookback > 0 && !stored.IsZero() && !to.UpdatedAt.After(stored.UpdatedAt):
-		wm = nil
+		return move{}
 	case s.name == StreamCustomers:
-		r.mark = to
+		return move{watermark: wm, mark: &to}
 	}
-	return r.env.State.Checkpoint(ctx, state.Checkpoint{RunID: r.id, Job: r.job.Name, Stream: s.name, Watermark: wm, Counts: r.counts})
+	return move{watermark: wm}
 }
 
 // process sends a chunk's records, except those unchanged since they were
 // last accepted, waiting for a customer, or whose external id another
-// source row keeps, and records every outcome.
-func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
+// source row keeps, and records every outcome, with the checkpoint settle
+// gives, in one transaction (see [state.ChunkTx]).
+func (r *run) process(ctx context.Context, s *stream, c *chunk, settle func(*chunk) move) error {
 	claimed := sync.OnceFunc(func() { close(c.claimed) })
 	if c.claimed != nil {
 		defer claimed()
@@ -326,54 +330,92 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk) error {
 	}
 
 	// The calls have been made: their outcome is recorded even when the
-	// run is being cancelled.
+	// run is being cancelled. Everything the chunk settles is one
+	// transaction: a process killed before its commit leaves none of it,
+	// and the next run sends the chunk again.
 	bctx := context.WithoutCancel(ctx)
-	if err := r.recordErrors(bctx, s, errs); err != nil {
+	tx, err := r.env.State.BeginChunk(bctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := r.recordErrors(bctx, tx, s, errs); err != nil {
 		return err
 	}
 	if hist != nil {
-		if err := r.env.State.RecordHistory(bctx, *hist); err != nil {
+		if err := tx.RecordHistory(bctx, *hist); err != nil {
 			return err
 		}
 	}
 	if r.persists() {
-		n, err := r.env.State.Accept(bctx, r.id, r.job.Name, s.name, accepted)
+		n, err := tx.Accept(bctx, r.id, r.job.Name, s.name, accepted)
 		if err != nil {
 			return err
 		}
 		d.Resolved += n
-		if len(unchanged) > 0 {
-			n, err := r.env.State.Resolve(bctx, r.id, r.job.Name, s.name, unchanged)
-			if err != nil {
-				return err
-			}
-			d.Resolved += n
+		if n, err = tx.Resolve(bctx, r.id, r.job.Name, s.name, unchanged); err != nil {
+			return err
 		}
+		d.Resolved += n
 	}
-	r.mu.Lock()
-	r.counts.Add(d)
-	r.held += held
-	r.mu.Unlock()
-	return nil
+	return r.commit(bctx, tx, s, c, d, held, settle)
 }
 
-// recordErrors records the errors a run met with rows of stream. In a run
-// whose sends persist they are failures with a lifecycle (see
-// [state.Store.RecordFailures]): a row failing again unchanged for the
-// same reason keeps its one open error. The findings of verify, offline
-// and dry runs are recorded as they are.
-func (r *run) recordErrors(ctx context.Context, s *stream, errs []state.RecordError) error {
+// An errorWriter records record errors: the state store, or the
+// transaction of a chunk's state.
+type errorWriter interface {
+	RecordFailures(ctx context.Context, runID int64, job, stream string, errs []state.RecordError) (int, error)
+	RecordErrors(ctx context.Context, errs []state.RecordError) error
+}
+
+// recordErrors records, through w, the errors a run met with rows of
+// stream. In a run whose sends persist they are failures with a lifecycle
+// (see [state.Store.RecordFailures]): a row failing again unchanged for
+// the same reason keeps its one open error. The findings of verify,
+// offline and dry runs are recorded as they are.
+func (r *run) recordErrors(ctx context.Context, w errorWriter, s *stream, errs []state.RecordError) error {
 	if len(errs) == 0 {
 		return nil
 	}
 	if r.persists() {
-		_, err := r.env.State.RecordFailures(ctx, r.id, r.job.Name, s.name, errs)
+		_, err := w.RecordFailures(ctx, r.id, r.job.Name, s.name, errs)
 		return err
 	}
 	for i := range errs {
 		errs[i].RunID, errs[i].Job, errs[i].Stream = r.id, r.job.Name, s.name
 	}
-	return r.env.State.RecordErrors(ctx, errs)
+	return w.RecordErrors(ctx, errs)
+}
+
+// commit commits the state a chunk of stream s settles, written in tx, with
+// the run's checkpoint: its counts with d added and, when settle says the
+// chunk completes a settled prefix of the stream, the stream's watermark
+// (or a backfill's progress). The commits of a run's chunks are taken in
+// turn under r.mu, so that its counts and watermarks are written in
+// order; the bulk of each chunk's state is written before, concurrently.
+// held is added to the rows held back (see run.held) once committed.
+func (r *run) commit(ctx context.Context, tx *state.ChunkTx, s *stream, c *chunk, d state.Counts, held int64, settle func(*chunk) move) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	counts := r.counts
+	counts.Add(d)
+	var m move
+	if settle != nil {
+		m = settle(c)
+	}
+	err := tx.Commit(ctx, state.Checkpoint{RunID: r.id, Job: r.job.Name, Stream: s.name, Watermark: m.watermark, Progress: m.progress, Counts: counts})
+	switch {
+	case err == nil:
+		if m.mark != nil {
+			r.mark = *m.mark
+		}
+	case !errors.Is(err, state.ErrRunClosed):
+		return err
+	}
+	// Committed, the checkpoint too unless the run was closed meanwhile.
+	r.counts = counts
+	r.held += held
+	return err
 }
 
 // lookup returns what was last accepted for the chunk's records, and which

@@ -255,22 +255,25 @@ func (r *run) disable(ctx context.Context, s *stream, page []state.SentRecord) e
 	}
 	r.example("disabled", goneIDs...)
 	// The call has been made: its outcome is recorded even when the run is
-	// being cancelled.
+	// being cancelled, in one transaction with the run's counts, as a
+	// chunk's (see process).
 	bctx := context.WithoutCancel(ctx)
 	errs = append(errs, deletedWarnings(r, s, gone, "sent with disabled: true")...)
-	if err := r.env.State.RecordErrors(bctx, errs); err != nil {
+	tx, err := r.env.State.BeginChunk(bctx)
+	if err != nil {
 		return err
 	}
-	if err := r.env.State.RecordHistory(bctx, *hist); err != nil {
+	defer tx.Rollback()
+	if err := tx.RecordErrors(bctx, errs); err != nil {
 		return err
 	}
-	if err := r.env.State.Forget(bctx, r.job.Name, s.name, goneIDs); err != nil {
+	if err := tx.RecordHistory(bctx, *hist); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	r.counts.Disabled += int64(len(gone))
-	r.mu.Unlock()
-	return nil
+	if err := tx.Forget(bctx, r.job.Name, s.name, goneIDs); err != nil {
+		return err
+	}
+	return r.commit(bctx, tx, s, nil, state.Counts{Disabled: int64(len(gone))}, 0, nil)
 }
 
 // deletedWarnings returns the warnings recording that recs were deleted in

@@ -142,7 +142,7 @@ func (r *run) gone(ctx context.Context, s *stream, gone []state.OpenError, recou
 		}
 		d.Resolved = n
 	}
-	if err := r.recordErrors(bctx, s, errs); err != nil {
+	if err := r.recordErrors(bctx, r.env.State, s, errs); err != nil {
 		return err
 	}
 	d.Invalid = int64(len(errs))

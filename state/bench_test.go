@@ -197,3 +197,75 @@ func BenchmarkRecordFailures(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchChunk), "ns/record")
 	})
 }
+
+// BenchmarkChunkState measures everything a chunk of 500 new records
+// settles: its history, its records accepted, the unchanged rows' errors
+// resolved and the run's checkpoint with the watermark. "separate" writes
+// them as the pipeline did before, each committed on its own (four
+// commits); "one transaction" writes them with a ChunkTx, as the pipeline
+// does.
+//
+//	go test -run '^$' -bench 'ChunkState' -benchtime 200x ./state/
+func BenchmarkChunkState(b *testing.B) {
+	ctx := context.Background()
+	s, _ := newStore(b)
+	run, err := s.StartRun(ctx, state.Run{Job: "customers", Kind: state.KindRun})
+	if err != nil {
+		b.Fatal(err)
+	}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	next := 0
+	chunk := func() (state.ChunkHistory, []state.SentRecord, state.Checkpoint) {
+		recs := sentRecords(next, benchChunk)
+		h := state.ChunkHistory{RunID: run, Job: "customers", Stream: "customers", StartedAt: time.Now(), Duration: time.Second, Calls: 1,
+			Records: make([]state.HistoryRecord, len(recs))}
+		for i, r := range recs {
+			h.Records[i] = state.HistoryRecord{ExternalID: r.ExternalID, SourceKey: r.SourceKey, Hash: r.Hash, Outcome: state.OutcomeAdded}
+		}
+		c := state.Checkpoint{RunID: run, Job: "customers", Stream: "customers", Counts: state.Counts{Extracted: int64(next + benchChunk)},
+			Watermark: &state.Watermark{UpdatedAt: at.Add(time.Duration(next) * time.Second), Key: recs[len(recs)-1].SourceKey}}
+		next += benchChunk
+		return h, recs, c
+	}
+	unchanged := []string{"1", "2", "3"}
+	b.Run("separate", func(b *testing.B) {
+		for b.Loop() {
+			h, recs, c := chunk()
+			if err := s.RecordHistory(ctx, h); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Accept(ctx, run, "customers", "customers", recs); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Resolve(ctx, run, "customers", "customers", unchanged); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Checkpoint(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchChunk), "ns/record")
+	})
+	b.Run("one transaction", func(b *testing.B) {
+		for b.Loop() {
+			h, recs, c := chunk()
+			tx, err := s.BeginChunk(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := tx.RecordHistory(ctx, h); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tx.Accept(ctx, run, "customers", "customers", recs); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tx.Resolve(ctx, run, "customers", "customers", unchanged); err != nil {
+				b.Fatal(err)
+			}
+			if err := tx.Commit(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchChunk), "ns/record")
+	})
+}

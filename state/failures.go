@@ -43,6 +43,30 @@ func (s *Store) RecordFailures(ctx context.Context, runID int64, job, stream str
 	if len(errs) == 0 {
 		return 0, nil
 	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("state: record %d failures of %s/%s in run %d: %w", len(errs), job, stream, runID, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if stored, err = s.recordFailures(ctx, tx, runID, job, stream, errs); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("state: record %d failures of %s/%s in run %d: %w", len(errs), job, stream, runID, err)
+	}
+	return stored, nil
+}
+
+// recordFailures writes what RecordFailures does through tx, a
+// transaction.
+func (s *Store) recordFailures(ctx context.Context, tx conn, runID int64, job, stream string, errs []RecordError) (stored int, err error) {
+	if len(errs) == 0 {
+		return 0, nil
+	}
 	fail := func(err error) (int, error) {
 		return 0, fmt.Errorf("state: record %d failures of %s/%s in run %d: %w", len(errs), job, stream, runID, err)
 	}
@@ -60,15 +84,6 @@ func (s *Store) RecordFailures(ctx context.Context, runID int64, job, stream str
 		rows[e.SourceKey] = append(rows[e.SourceKey], i)
 	}
 
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
 	type openError struct {
 		id      int64
 		code    string
@@ -178,9 +193,6 @@ func (s *Store) RecordFailures(ctx context.Context, runID int64, job, stream str
 		if _, err := tx.ExecContext(ctx, s.q.insertRecordErrors, insertArgs(insert, insAttempts)...); err != nil {
 			return fail(err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fail(err)
 	}
 	return len(insert), nil
 }

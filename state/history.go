@@ -58,6 +58,11 @@ type ChunkHistory struct {
 // costs the state database one round trip however many records it holds.
 // A chunk without records stores nothing.
 func (s *Store) RecordHistory(ctx context.Context, h ChunkHistory) error {
+	return s.recordHistory(ctx, s.db, h)
+}
+
+// recordHistory does what RecordHistory does through q.
+func (s *Store) recordHistory(ctx context.Context, q conn, h ChunkHistory) error {
 	n := len(h.Records)
 	if n == 0 {
 		return nil
@@ -97,7 +102,7 @@ func (s *Store) RecordHistory(ctx context.Context, h ChunkHistory) error {
 			payloads[i] = string(r.Payload)
 		}
 	}
-	_, err := s.db.ExecContext(ctx, s.audit().insertHistory,
+	_, err := q.ExecContext(ctx, s.audit().insertHistory,
 		h.RunID, h.Job, h.Stream, h.Retry, h.Chunk, n, added, updated, failed, warn,
 		h.Calls, h.Retries, h.DisableRiskScan, h.StartedAt, h.Duration.Microseconds(),
 		pq.StringArray(ids), pq.StringArray(keys), pq.StringArray(parents), pq.StringArray(children),

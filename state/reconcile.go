@@ -88,10 +88,15 @@ LIMIT $5`
 // told they are gone (sent disabled), so that a later reconcile does not
 // find them missing again, and a row that comes back is sent as new.
 func (s *Store) Forget(ctx context.Context, job, stream string, externalIDs []string) error {
+	return s.forgetIDs(ctx, s.db, job, stream, externalIDs)
+}
+
+// forgetIDs does what Forget does through q.
+func (s *Store) forgetIDs(ctx context.Context, q conn, job, stream string, externalIDs []string) error {
 	if len(externalIDs) == 0 {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, s.q.forget, job, stream, pq.Array(externalIDs)); err != nil {
+	if _, err := q.ExecContext(ctx, s.q.forget, job, stream, pq.Array(externalIDs)); err != nil {
 		return fmt.Errorf("state: forget %d %s of %s: %w", len(externalIDs), stream, job, err)
 	}
 	return nil

@@ -86,10 +86,15 @@ const (
 // the INSERT needs two, which outweighs that as soon as the state database
 // is across a network, and most batches of record errors are small.
 func (s *Store) RecordErrors(ctx context.Context, errs []RecordError) error {
+	return s.recordErrors(ctx, s.db, errs)
+}
+
+// recordErrors does what RecordErrors does through q.
+func (s *Store) recordErrors(ctx context.Context, q conn, errs []RecordError) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, s.q.insertRecordErrors, insertArgs(errs, nil)...); err != nil {
+	if _, err := q.ExecContext(ctx, s.q.insertRecordErrors, insertArgs(errs, nil)...); err != nil {
 		return fmt.Errorf("state: record %d errors of run %d: %w", len(errs), errs[0].RunID, err)
 	}
 	return nil

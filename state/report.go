@@ -523,7 +523,15 @@ func (s *Store) CustomerReport(ctx context.Context, externalID string) (*Custome
 	if err := closeRows(rows); err != nil {
 		return fail("record errors", err)
 	}
-	sort.SliceStable(rep.Events, func(i, j int) bool { return rep.Events[i].At.Before(rep.Events[j].At) })
+	sort.SliceStable(rep.Events, func(i, j int) bool {
+		a, b := &rep.Events[i], &rep.Events[j]
+		if !a.At.Equal(b.At) {
+			return a.At.Before(b.At)
+		}
+		// A chunk's state is one transaction, so its problems and its
+		// sends bear one instant: the problems were found first.
+		return a.Hash == nil && b.Hash != nil
+	})
 	return rep, nil
 }
 

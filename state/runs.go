@@ -190,18 +190,25 @@ const setRunWindow = `UPDATE {s}.runs SET window_from = $2, window_from_key = NU
 WHERE id = $1 AND status = 'running'`
 
 // A Checkpoint is the progress of a running run: its counts so far and,
-// when it has moved, the watermark of one of its streams.
+// when it has moved, the watermark of one of its streams, or the run's own
+// progress.
 type Checkpoint struct {
 	RunID     int64
 	Job       string
 	Stream    string     // e.g. "customers"; needed with Watermark
 	Watermark *Watermark // nil: counts only
-	Counts    Counts
+	// Progress, when not nil, is the run's own position, stored on the run
+	// row as [Store.SetRunProgress] does: a backfill's, which moves no
+	// watermark.
+	Progress *Watermark
+	Counts   Counts
 }
 
 // Checkpoint sets the run's counts and, when c.Watermark is not nil, the
-// stream's watermark, in one transaction, so that the watermark never runs
-// ahead of the counts that explain it.
+// stream's watermark (and, when c.Progress is not nil, the run's
+// progress), in one transaction, so that the watermark never runs ahead of
+// the counts that explain it. [ChunkTx.Commit] writes a checkpoint in the
+// transaction of a chunk's state.
 //
 // Checkpoint stores the watermark it is given: it does not check that the
 // watermark moves forwards, because source keys are compared here as text
@@ -212,9 +219,6 @@ type Checkpoint struct {
 // and the error wraps [ErrRunClosed], or [sql.ErrNoRows] when there is no
 // such run.
 func (s *Store) Checkpoint(ctx context.Context, c Checkpoint) (err error) {
-	if c.Watermark != nil && c.Stream == "" {
-		return fmt.Errorf("state: checkpoint run %d: watermark without a stream", c.RunID)
-	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("state: checkpoint run %d: %w", c.RunID, err)
@@ -224,15 +228,8 @@ func (s *Store) Checkpoint(ctx context.Context, c Checkpoint) (err error) {
 			tx.Rollback()
 		}
 	}()
-	res, err := tx.ExecContext(ctx, s.q.checkpointRun, c.Counts.args(c.RunID, c.Job)...)
-	if err := s.updatedRun(ctx, c.RunID, res, err); err != nil {
-		return fmt.Errorf("state: checkpoint: %w", err)
-	}
-	if w := c.Watermark; w != nil {
-		_, err := tx.ExecContext(ctx, s.q.upsertWatermark, c.Job, c.Stream, w.UpdatedAt.Truncate(time.Microsecond), w.Key, c.RunID)
-		if err != nil {
-			return fmt.Errorf("state: checkpoint run %d: watermark of %s/%s: %w", c.RunID, c.Job, c.Stream, err)
-		}
+	if err := s.checkpoint(ctx, tx, c); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("state: checkpoint run %d: %w", c.RunID, err)
@@ -240,7 +237,35 @@ func (s *Store) Checkpoint(ctx context.Context, c Checkpoint) (err error) {
 	return nil
 }
 
-var checkpointRun = `UPDATE {s}.runs SET ` + setCounts(3) + `
+// checkpoint writes c through q, a transaction.
+func (s *Store) checkpoint(ctx context.Context, q conn, c Checkpoint) error {
+	if c.Watermark != nil && c.Stream == "" {
+		return fmt.Errorf("state: checkpoint run %d: watermark without a stream", c.RunID)
+	}
+	var progressAt *time.Time
+	var progressKey sql.NullString
+	if p := c.Progress; p != nil {
+		at := p.UpdatedAt.Truncate(time.Microsecond)
+		progressAt, progressKey = &at, sql.NullString{String: p.Key, Valid: true}
+	}
+	res, err := q.ExecContext(ctx, s.q.checkpointRun, c.Counts.args(c.RunID, c.Job, progressAt, progressKey)...)
+	if err := s.updatedRun(ctx, c.RunID, res, err); err != nil {
+		return fmt.Errorf("state: checkpoint: %w", err)
+	}
+	if w := c.Watermark; w != nil {
+		_, err := q.ExecContext(ctx, s.q.upsertWatermark, c.Job, c.Stream, w.UpdatedAt.Truncate(time.Microsecond), w.Key, c.RunID)
+		if err != nil {
+			return fmt.Errorf("state: checkpoint run %d: watermark of %s/%s: %w", c.RunID, c.Job, c.Stream, err)
+		}
+	}
+	return nil
+}
+
+// checkpointRun sets the counts of run $1 of job $2, and its progress to
+// ($3, $4) unless $3 is NULL.
+var checkpointRun = `UPDATE {s}.runs SET ` + setCounts(5) + `,
+	watermark_updated_at = coalesce($3, watermark_updated_at),
+	watermark_key = CASE WHEN $3::timestamptz IS NULL THEN watermark_key ELSE $4 END
 WHERE id = $1 AND job = $2 AND status = 'running'`
 
 // FinishRun closes a running run: it sets its status (any but

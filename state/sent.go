@@ -84,6 +84,29 @@ func (s *Store) Accept(ctx context.Context, runID int64, job, stream string, rec
 	if len(recs) == 0 {
 		return 0, nil
 	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("state: accept %d records of %s/%s in run %d: %w", len(recs), job, stream, runID, err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if resolved, err = s.accept(ctx, tx, runID, job, stream, recs); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("state: accept %d records of %s/%s in run %d: %w", len(recs), job, stream, runID, err)
+	}
+	return resolved, nil
+}
+
+// accept writes what Accept does through q, a transaction.
+func (s *Store) accept(ctx context.Context, q conn, runID int64, job, stream string, recs []SentRecord) (resolved int64, err error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
 	fail := func(err error) (int64, error) {
 		return 0, fmt.Errorf("state: accept %d records of %s/%s in run %d: %w", len(recs), job, stream, runID, err)
 	}
@@ -116,24 +139,12 @@ func (s *Store) Accept(ctx context.Context, runID int64, job, stream string, rec
 		deltas = append(deltas, d)
 	}
 
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if _, err := tx.ExecContext(ctx, s.q.upsertSent, job, stream, runID,
+	if _, err := q.ExecContext(ctx, s.q.upsertSent, job, stream, runID,
 		pq.Array(ids), pq.ByteaArray(hashes), pq.Array(deltas), pq.Array(sourceKeys)); err != nil {
 		return fail(err)
 	}
-	if err := tx.QueryRowContext(ctx, s.q.resolveAccepted, job, stream, runID, pq.Array(keys), pq.Array(ids)).Scan(&resolved); err != nil {
+	if err := q.QueryRowContext(ctx, s.q.resolveAccepted, job, stream, runID, pq.Array(keys), pq.Array(ids)).Scan(&resolved); err != nil {
 		return fail(fmt.Errorf("resolve errors: %w", err))
-	}
-	if err := tx.Commit(); err != nil {
-		return fail(err)
 	}
 	return resolved, nil
 }
@@ -161,7 +172,7 @@ SELECT count(*) FROM resolved WHERE run_id <> $3`
 // since they were last accepted: whatever failed for them since has been
 // settled.
 func (s *Store) Resolve(ctx context.Context, runID int64, job, stream string, sourceKeys []string) (int64, error) {
-	return s.resolve(ctx, runID, job, stream, ResolutionUnchanged, sourceKeys)
+	return s.resolve(ctx, s.db, runID, job, stream, ResolutionUnchanged, sourceKeys)
 }
 
 // ResolveMoved marks resolved by runID, now, as moved, the open
@@ -170,15 +181,16 @@ func (s *Store) Resolve(ctx context.Context, runID int64, job, stream string, so
 // the source no longer returns whose external id the API accepted from
 // another source row: the row moved.
 func (s *Store) ResolveMoved(ctx context.Context, runID int64, job, stream string, sourceKeys []string) (int64, error) {
-	return s.resolve(ctx, runID, job, stream, ResolutionMoved, sourceKeys)
+	return s.resolve(ctx, s.db, runID, job, stream, ResolutionMoved, sourceKeys)
 }
 
-func (s *Store) resolve(ctx context.Context, runID int64, job, stream, resolution string, sourceKeys []string) (int64, error) {
+// resolve resolves, through q, the open errors of sourceKeys as resolution.
+func (s *Store) resolve(ctx context.Context, q conn, runID int64, job, stream, resolution string, sourceKeys []string) (int64, error) {
 	if len(sourceKeys) == 0 {
 		return 0, nil
 	}
 	var n int64
-	if err := s.db.QueryRowContext(ctx, s.q.resolve, job, stream, runID, pq.Array(sourceKeys), resolution).Scan(&n); err != nil {
+	if err := q.QueryRowContext(ctx, s.q.resolve, job, stream, runID, pq.Array(sourceKeys), resolution).Scan(&n); err != nil {
 		return 0, fmt.Errorf("state: resolve errors of %d source keys of %s/%s in run %d: %w", len(sourceKeys), job, stream, runID, err)
 	}
 	return n, nil
