@@ -108,11 +108,46 @@ func describeErrors(errs []simError) string {
 
 // check checks the end state.
 func (s *sim) check(ctx context.Context) {
+	s.unacked(ctx)
 	errs := s.recordErrors(ctx)
 	s.checkSource(ctx, errs)
 	s.checkRuns(ctx, errs)
 	s.checkResends(ctx)
 }
+
+// unacked finds the records whose last version in the API came from a call
+// the pipeline never recorded (its answer was lost and the run stopped or
+// failed): the pipeline cannot know the API holds that version. Unless the
+// feature strict is on, what they explain is tolerated: a row changed back
+// to the version the pipeline last recorded (skipped as unchanged), a row
+// deleted that no reconcile knows of.
+func (s *sim) unacked(ctx context.Context) {
+	recorded := make(map[string]bool) // run and external id
+	for _, h := range s.history(ctx) {
+		if h.Outcome != state.OutcomeError {
+			recorded[fmt.Sprint(h.RunID, "/", h.ExternalID)] = true
+		}
+	}
+	calls := s.api.log()
+	sort.Slice(calls, func(i, j int) bool { return calls[i].seq < calls[j].seq })
+	s.unack = make(map[string]bool)
+	for k := range calls {
+		if !calls[k].stored {
+			continue
+		}
+		for id := range calls[k].accepted() {
+			known := false
+			for _, run := range s.steps[calls[k].step].runs {
+				known = known || recorded[fmt.Sprint(run, "/", id)]
+			}
+			s.unack[id] = !known
+		}
+	}
+}
+
+// tolerated reports whether a difference about the record ref is
+// explained by a version the pipeline never recorded (see unacked).
+func (s *sim) tolerated(ref string) bool { return s.unack[ref] && !s.f.on(featStrict) }
 
 // checkSource checks that the sandbox equals the source and that every row
 // that cannot be sent has exactly one open error.
@@ -182,8 +217,8 @@ func (s *sim) checkSource(ctx context.Context, errs []simError) {
 			switch {
 			case !ok:
 				t.Errorf("relation %s is not in the API; %d open errors:%s", l.ref(), len(o), describeErrors(o))
-			case got.ParentCustomerExternalID != want.ParentCustomerExternalID || got.ChildCustomerExternalID != want.ChildCustomerExternalID ||
-				got.RelationType != want.RelationType || got.Disabled == nil || *got.Disabled != l.ended:
+			case (got.ParentCustomerExternalID != want.ParentCustomerExternalID || got.ChildCustomerExternalID != want.ChildCustomerExternalID ||
+				got.RelationType != want.RelationType || got.Disabled == nil || *got.Disabled != l.ended) && !s.tolerated(l.ref()):
 				t.Errorf("relation %s in the API: %s; want %s; %d open errors:%s", l.ref(), jsonText(got), jsonText(want), len(o), describeErrors(o))
 			case len(o) != 0:
 				t.Errorf("relation %s is in the API as in the source, with %d open errors:%s", l.ref(), len(o), describeErrors(o))
@@ -215,6 +250,7 @@ func (s *sim) checkSource(ctx context.Context, errs []simError) {
 			continue // never in the API
 		}
 		switch {
+		case s.tolerated(ref):
 		case job.OnMissing == "disable" && (disabled == nil || !*disabled):
 			t.Errorf("%s was deleted from the source, and the API holds it enabled", ref)
 		case job.OnMissing == "report" && !reported[fmt.Sprint(last[job.Name], ref)]:
@@ -277,6 +313,7 @@ func (s *sim) checkCustomer(c *simClient, o []simError, customers map[string]loa
 	switch d := compareCustomer(w, c, got); {
 	case !ok:
 		t.Errorf("customer %s (row %d) is not in the API; %d open errors:%s", c.ref, c.id, len(o), describeErrors(o))
+	case len(d) > 0 && s.tolerated(c.ref):
 	case len(d) > 0:
 		t.Errorf("customer %s (row %d) differs in the API: %v; %d open errors:%s", c.ref, c.id, d, len(o), describeErrors(o))
 	case len(o) != 0:
@@ -636,6 +673,7 @@ func (s *sim) checkForecast(ctx context.Context, dry, real *simStep) {
 // pipeline reports stuck (a reconcile delivers those).
 func (s *sim) checkIncremental(ctx context.Context) {
 	t, w := s.t, s.w
+	s.unacked(ctx)
 	customers, relations := s.api.sandbox.Customers(), s.api.sandbox.Relations()
 	stuck := make(map[string]bool)
 	for _, j := range s.jobs {
@@ -649,17 +687,31 @@ func (s *sim) checkIncremental(ctx context.Context) {
 			}
 		}
 	}
-	accepted := func(ref string) bool { _, ok := customers[ref]; return ok }
 	key := func(stream string, id int64) string { return stream + "/" + strconv.FormatInt(id, 10) }
+	// A row is due when the runs can see its last change and it can be
+	// sent: valid, its own external id, not stuck, and its parent due too.
+	// A parent the API may hold only from a call whose answer was lost is
+	// not enough: the pipeline cannot know it is there.
+	due := make(map[int64]bool)
+	var isDue func(c *simClient) bool
+	isDue = func(c *simClient) bool {
+		if v, ok := due[c.id]; ok {
+			return v
+		}
+		due[c.id] = false
+		v := !c.hidden && c.problem() == "" && !w.dup(c) && !stuck[key(pipeline.StreamCustomers, c.id)] &&
+			(c.parent == 0 || isDue(w.clients[c.parent]))
+		due[c.id] = v
+		return v
+	}
 	for _, c := range w.sorted() {
-		if c.hidden || c.problem() != "" || w.dup(c) || stuck[key(pipeline.StreamCustomers, c.id)] ||
-			(c.parent != 0 && !accepted(w.clients[c.parent].ref)) {
+		if !isDue(c) {
 			continue
 		}
 		got, ok := customers[c.ref]
 		if !ok {
 			t.Errorf("customer %s (row %d, updated_at %s) was not delivered by the runs that follow the watermark", c.ref, c.id, c.at.Format("15:04:05"))
-		} else if d := compareCustomer(w, c, got); len(d) > 0 {
+		} else if d := compareCustomer(w, c, got); len(d) > 0 && !s.tolerated(c.ref) {
 			t.Errorf("customer %s (row %d, updated_at %s): the runs that follow the watermark left an older version in the API: %v", c.ref, c.id, c.at.Format("15:04:05"), d)
 		}
 	}
@@ -667,15 +719,14 @@ func (s *sim) checkIncremental(ctx context.Context) {
 		return
 	}
 	for _, l := range w.sortedLinks() {
-		company, party := w.clients[l.company].ref, w.clients[l.party].ref
-		if l.hidden || l.problem() != "" || stuck[key(pipeline.StreamRelations, l.id)] || !accepted(company) || !accepted(party) {
+		if l.hidden || l.problem() != "" || stuck[key(pipeline.StreamRelations, l.id)] || !isDue(w.clients[l.company]) || !isDue(w.clients[l.party]) {
 			continue
 		}
 		got, ok := relations[l.ref()]
 		switch {
 		case !ok:
 			t.Errorf("relation %s (updated_at %s) was not delivered by the runs that follow the watermark", l.ref(), l.at.Format("15:04:05"))
-		case got.RelationType != simRelationTypes[l.kind] || got.Disabled == nil || *got.Disabled != l.ended:
+		case (got.RelationType != simRelationTypes[l.kind] || got.Disabled == nil || *got.Disabled != l.ended) && !s.tolerated(l.ref()):
 			t.Errorf("relation %s (updated_at %s): the runs that follow the watermark left an older version in the API: %s", l.ref(), l.at.Format("15:04:05"), jsonText(got))
 		}
 	}
