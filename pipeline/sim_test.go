@@ -229,7 +229,7 @@ var simFeatureNames = []string{featDeletes, featTies, featLate, featNoBump, feat
 // draws from by default.
 var simPassing = []string{featDeletes, featTies, featLate, featNoBump, featDupIDs, featNullCursor, featHierarchy, featRelations,
 	featTwoJobs, featInvalid, featRetry, featReconcile, featFaults, featLost, featTimeouts, featPoison, featCancel,
-	featBackfill, featVerify}
+	featEmptyLists, featBackfill, featVerify}
 
 // simFeatures is a set of features.
 type simFeatures map[string]bool
@@ -359,6 +359,10 @@ type sim struct {
 	lastRun  int64
 	poisoned []string
 	unack    map[string]bool // see unacked
+	// unackField: by record and field, whether the API's value was last set
+	// by a call the pipeline never recorded.
+	unackField map[string]bool
+	known      map[string]bool // records the pipeline recorded as accepted, ever
 }
 
 // simStep is one step of the schedule that ran the pipeline.
