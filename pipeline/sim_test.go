@@ -228,8 +228,8 @@ var simFeatureNames = []string{featDeletes, featTies, featLate, featNoBump, feat
 // simPassing are the features the pipeline handles today: the ones a seed
 // draws from by default.
 var simPassing = []string{featDeletes, featTies, featLate, featNoBump, featDupIDs, featNullCursor, featHierarchy, featRelations,
-	featTwoJobs, featInvalid, featRetry, featReconcile, featFaults, featLost, featTimeouts, featPoison, featCancel,
-	featEmptyLists, featBackfill, featVerify}
+	featTwoJobs, featInvalid, featRetry, featReconcile, featFaults, featLost, featTimeouts, featPoison, featKill,
+	featCancel, featEmptyLists, featBackfill, featVerify}
 
 // simFeatures is a set of features.
 type simFeatures map[string]bool
@@ -641,11 +641,18 @@ func (s *sim) doChild(ctx context.Context, st *simStep, rate float64, kinds []si
 		"SIM_CHILD_TOKEN="+s.api.sandbox.Token, "SIM_CHILD_SEED="+strconv.FormatUint(s.seed, 10),
 		"SIM_CHILD_FEATURES="+s.f.String(), "SIM_CHILD_JOB="+strconv.Itoa(idx), "SIM_CHILD_KIND="+st.opts.Kind,
 		"SIM_CHILD_DRY="+strconv.FormatBool(st.opts.DryRun), "SIM_CHILD_SINCE="+st.opts.Since.Format(time.RFC3339Nano))
-	s.api.begin(len(s.steps), rate, kinds, stopAt, stopLate, true, func() { cmd.Process.Kill() })
+	// The API's goroutine kills the process; the channel hands it over.
+	started := make(chan *os.Process, 1)
+	s.api.begin(len(s.steps), rate, kinds, stopAt, stopLate, true, func() {
+		p := <-started
+		p.Kill()
+		started <- p
+	})
 	if err := cmd.Start(); err != nil {
 		s.api.end()
 		s.t.Fatal(err)
 	}
+	started <- cmd.Process
 	err := cmd.Wait()
 	st.stopped = s.api.end()
 	st.killed = st.stopped
