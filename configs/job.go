@@ -218,6 +218,19 @@ const (
 	InvalidFieldReject = "reject" // record an error; send nothing
 )
 
+// DropInvalid returns the optional fields whose invalid value the job
+// leaves out of a customer sent anyway (on_invalid_field: drop), as
+// transform.Options.Drop takes them.
+func (j *Job) DropInvalid() map[string]bool {
+	drop := make(map[string]bool)
+	for f, policy := range j.OnInvalidField {
+		if policy == InvalidFieldDrop {
+			drop[f] = true
+		}
+	}
+	return drop
+}
+
 // OptionalFields are the customer fields that on_invalid_field names: those
 // whose invalid value may be left out of a customer sent anyway. The
 // pipeline's tests check that they are the transform package's.

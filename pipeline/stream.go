@@ -79,7 +79,7 @@ func (r *run) jobStreams() []*stream {
 		name:  StreamCustomers,
 		query: extract.Query{SQL: r.job.CustomersSQL, Location: loc, ByKey: r.job.Diff()},
 		mapper: func(cols extract.Columns) (mapper, error) {
-			m, err := transform.NewCustomers(cols, transform.Options{Now: r.opts.Now, AccountTypes: r.job.AccountTypes, Countries: r.job.Countries, Drop: r.dropInvalid()})
+			m, err := transform.NewCustomers(cols, transform.Options{Now: r.opts.Now, AccountTypes: r.job.AccountTypes, Countries: r.job.Countries, Drop: r.job.DropInvalid()})
 			if err != nil {
 				return nil, err
 			}
@@ -131,18 +131,6 @@ func (r *run) jobStreams() []*stream {
 		})
 	}
 	return out
-}
-
-// dropInvalid returns the optional fields whose invalid value the job's
-// on_invalid_field drops.
-func (r *run) dropInvalid() map[string]bool {
-	drop := make(map[string]bool)
-	for f, policy := range r.job.OnInvalidField {
-		if policy == configs.InvalidFieldDrop {
-			drop[f] = true
-		}
-	}
-	return drop
 }
 
 // droppedWarnings returns the warnings recording the optional fields left

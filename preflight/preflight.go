@@ -155,7 +155,7 @@ func (c *checker) run(ctx context.Context) {
 		return
 	}
 	for _, job := range c.opts.Jobs {
-		for _, s := range streamsOf(job) {
+		for _, s := range streamsOf(job, c.opts.Now) {
 			c.stream(ctx, src, job, s)
 		}
 	}

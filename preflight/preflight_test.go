@@ -326,3 +326,31 @@ func TestDiffJob(t *testing.T) {
 	results = d.check(t, nil, preflight.Options{LargeTable: 1000})
 	expect(t, results, "customers: customers_query cursor", preflight.Warn, "each page reads all of public.big_nokey", "CREATE UNIQUE INDEX CONCURRENTLY ON public.big_nokey (id);")
 }
+
+// A sample maps each row as a run does: under on_invalid_field's default,
+// drop, a customer whose date of birth is in the future is verified
+// without it, with a warning naming the field; under reject it is reported
+// as a run records it, invalid and not sent.
+func TestSampleDropsAsARunDoes(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t, `SELECT c.updated_at AS cursor_updated_at, c.id AS cursor_key, c.client_ref AS external_id,
+       'N' AS account_type, 'Ada' AS first_name, 'Lovelace' AS last_name, DATE '2999-01-01' AS date_of_birth
+  FROM clients c`)
+	d.cfg.Jobs[0].AccountTypes = nil
+	d.cfg.Jobs[0].RelationsSQL = ""
+	const subject = "customers: customers_query sample"
+
+	results := d.check(t, nil, preflight.Options{Sample: 1})
+	expect(t, results, subject, preflight.Warn, "sent without date_of_birth", "a run records a warning")
+	var verified bool
+	for _, r := range results {
+		verified = verified || (r.Subject == subject && strings.Contains(r.Message, "the API would accept it"))
+	}
+	if !verified {
+		t.Errorf("the customer without its date of birth was not verified:\n%s", lines(results))
+	}
+
+	d.cfg.Jobs[0].OnInvalidField["date_of_birth"] = configs.InvalidFieldReject
+	results = d.check(t, nil, preflight.Options{Sample: 1})
+	expect(t, results, subject, preflight.Warn, "not sent, a run records it as invalid", "date_of_birth")
+}

@@ -24,25 +24,28 @@ type stream struct {
 }
 
 // A mapper turns a row into a one-record call with verify_input, and names
-// the record.
-type mapper func(row extract.Row) (id string, req *load.SaveRequest, err error)
+// the record. dropped are the invalid optional fields left out of it, as a
+// run leaves them out (on_invalid_field: drop).
+type mapper func(row extract.Row) (id string, req *load.SaveRequest, dropped []*transform.FieldError, err error)
 
 // streamsOf returns the queries of job, customers first.
-func streamsOf(job *configs.Job) []stream {
+func streamsOf(job *configs.Job, now func() time.Time) []stream {
 	out := []stream{{
 		key:   "customers_query",
 		query: extract.Query{SQL: job.CustomersSQL, Location: job.CursorTimezone, ByKey: job.Diff()},
 		mapping: func(cols extract.Columns, zeros []any) (mapper, []*transform.FieldError, error) {
-			m, err := transform.NewCustomers(cols, transform.Options{AccountTypes: job.AccountTypes, Countries: job.Countries})
+			// The options of a run's mapping (pipeline.Run), so that a
+			// sample forecasts what a run does with each row.
+			m, err := transform.NewCustomers(cols, transform.Options{Now: now, AccountTypes: job.AccountTypes, Countries: job.Countries, Drop: job.DropInvalid()})
 			if err != nil {
 				return nil, nil, err
 			}
-			return func(row extract.Row) (string, *load.SaveRequest, error) {
-				c, err := m.Map(row)
+			return func(row extract.Row) (string, *load.SaveRequest, []*transform.FieldError, error) {
+				c, dropped, err := m.MapDropping(row)
 				if err != nil {
-					return externalID(row, "external_id"), nil, err
+					return externalID(row, "external_id"), nil, nil, err
 				}
-				return c.ExternalID, &load.SaveRequest{Customers: []load.Customer{c}}, nil
+				return c.ExternalID, &load.SaveRequest{Customers: []load.Customer{c}}, dropped, nil
 			}, m.TypeErrors(zeros), nil
 		},
 	}}
@@ -55,12 +58,12 @@ func streamsOf(job *configs.Job) []stream {
 				if err != nil {
 					return nil, nil, err
 				}
-				return func(row extract.Row) (string, *load.SaveRequest, error) {
+				return func(row extract.Row) (string, *load.SaveRequest, []*transform.FieldError, error) {
 					r, err := m.Map(row)
 					if err != nil {
-						return externalID(row, "relation_external_id"), nil, err
+						return externalID(row, "relation_external_id"), nil, nil, err
 					}
-					return r.RelationExternalID, &load.SaveRequest{Relations: []load.Relation{r}}, nil
+					return r.RelationExternalID, &load.SaveRequest{Relations: []load.Relation{r}}, nil, nil
 				}, m.TypeErrors(zeros), nil
 			},
 		})
@@ -160,11 +163,13 @@ func (c *checker) sample(ctx context.Context, src *sqlx.DB, subject string, q ex
 	}
 	err := read(func(row extract.Row) error {
 		n++
-		id, req, err := m(row)
-		switch {
-		case err != nil:
+		id, req, dropped, err := m(row)
+		if err != nil {
 			c.report(Warn, subject, "%s: not sent, a run records it as invalid: %s", id, fieldProblem(err))
-		default:
+		} else {
+			for _, fe := range dropped {
+				c.report(Warn, subject, "%s: sent without %s, as on_invalid_field says; a run records a warning: %s", id, fe.Field, fieldProblem(fe))
+			}
 			c.verify(ctx, subject, id, req)
 		}
 		if n == c.opts.Sample {
