@@ -66,17 +66,28 @@ func TestMain(m *testing.M) {
 }
 
 // buildCommand returns the environment and the words of the Dockerfile's
-// `RUN ... go build` line.
+// `RUN ... go build` line, its ${ARG}s replaced by their defaults.
 func buildCommand(t *testing.T) (env, args []string) {
 	t.Helper()
 	data, err := os.ReadFile("Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
+	argDefaults := map[string]string{}
 	for _, line := range strings.Split(string(data), "\n") {
+		if name, def, ok := strings.Cut(strings.TrimPrefix(line, "ARG "), "="); ok && strings.HasPrefix(line, "ARG ") {
+			argDefaults[name] = def
+		}
 		if !strings.HasPrefix(line, "RUN ") || !strings.Contains(line, "go build") {
 			continue
 		}
+		line = os.Expand(line, func(name string) string {
+			def, ok := argDefaults[name]
+			if !ok {
+				t.Fatalf("the build command names ${%s}, which no ARG before it declares", name)
+			}
+			return def
+		})
 		words := split(strings.TrimPrefix(line, "RUN "))
 		for len(words) > 0 && strings.Contains(words[0], "=") {
 			env, words = append(env, words[0]), words[1:]
@@ -114,6 +125,18 @@ func split(s string) []string {
 		words = append(words, b.String())
 	}
 	return words
+}
+
+// The image's binary says the version the build was given (ARG VERSION,
+// here its default), since the build context has no git history.
+func TestDockerfileVersion(t *testing.T) {
+	out, err := exec.Command(binary(t), "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("algoreg-etl version: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(string(out), "algoreg-etl dev ") {
+		t.Errorf("algoreg-etl version printed %q, want the ARG's default, dev", out)
+	}
 }
 
 // The image's binary is static: no program interpreter, no shared library,
