@@ -33,8 +33,9 @@ const (
 )
 
 // benchDatabase is the name of the database the bench creates, fills and
-// drops.
-const benchDatabase = "algoreg_etl_bench"
+// drops: unique to this process, so that a bench never drops a database
+// it did not create on a server that others share.
+var benchDatabase = "algoreg_etl_bench_" + strings.ToLower(rand.Text()[:12])
 
 // A measure is one line of the table: one step at one size.
 type measure struct {

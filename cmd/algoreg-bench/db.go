@@ -13,9 +13,9 @@ import (
 	"github.com/algoreg/algoreg-etl/state"
 )
 
-// createDatabase drops and creates the database name on the server at
-// server, with the example source schema and the state schema, and returns
-// its URL and a function that drops it again (unless keep).
+// createDatabase creates the database name, which must not exist, on the
+// server at server, with the example source schema and the state schema,
+// and returns its URL and a function that drops it again (unless keep).
 func createDatabase(ctx context.Context, server, name string, keep bool) (string, func(), error) {
 	admin, err := openDB(ctx, server)
 	if err != nil {
@@ -23,9 +23,6 @@ func createDatabase(ctx context.Context, server, name string, keep bool) (string
 	}
 	defer admin.Close()
 	q := pq.QuoteIdentifier(name)
-	if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)"); err != nil {
-		return "", nil, fmt.Errorf("drop database %s: %w", name, err)
-	}
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+q); err != nil {
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
