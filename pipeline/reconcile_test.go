@@ -312,3 +312,65 @@ func TestReconcileDisableIsAudited(t *testing.T) {
 		t.Errorf("C-2's relations: %v, want %v", rels, want)
 	}
 }
+
+// A dry run's findings are not the job's open errors, and it counts as new
+// only the errors the real run would count as new: a reconcile --dry-run
+// over a row that keeps failing for a known reason leaves the row one open
+// error and forecasts the real reconcile's new_errors, so its exit code
+// under exit_on_errors: new too. So for verify and offline runs, on a
+// cursor job and on a diff job.
+func TestDryRunFindingsAreNotOpenErrors(t *testing.T) {
+	for _, diff := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cursor", true: "diff"}[diff], func(t *testing.T) {
+			f := newFixture(t)
+			if diff {
+				f.diffJob(t)
+			}
+			f.insertSpread(t, 5, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
+			f.exec(t, `UPDATE clients SET kind = 'trust' WHERE client_ref = 'C-3'`)
+			if res := f.run(t); res.Counts.NewErrors != 1 {
+				t.Fatalf("first run: %s %+v, want 1 new error", res.Status, res.Counts)
+			}
+			oneOpen := func(after string) {
+				t.Helper()
+				open, err := f.env.State.OpenErrors(context.Background(), f.job.Name, pipeline.StreamCustomers, f.job.StuckAfter, 0, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var errs int
+				if err := f.db.Get(&errs, `SELECT coalesce(sum(errors), 0) FROM algoreg_etl.open_errors_by_code WHERE job = $1`, f.job.Name); err != nil {
+					t.Fatal(err)
+				}
+				if len(open) != 1 || open[0].ExternalID != "C-3" || errs != 1 {
+					t.Errorf("after %s: open errors %+v, open_errors_by_code counts %d; want C-3's one", after, open, errs)
+				}
+			}
+			for _, opts := range []pipeline.Options{
+				{Kind: state.KindReconcile, DryRun: true},
+				{Kind: state.KindVerify},
+				{Kind: state.KindOffline},
+				{Kind: state.KindReconcile},
+			} {
+				what := opts.Kind
+				if opts.DryRun {
+					what += " --dry-run"
+				}
+				// A cursor job's verify and offline runs read the window
+				// only, which no longer holds C-3.
+				reads := diff || opts.Kind == state.KindReconcile
+				res := f.runWith(t, opts)
+				if res.Counts.NewErrors != 0 || (reads && (res.Status != state.StatusPartial || res.Counts.Invalid != 1)) {
+					t.Errorf("%s: %s %+v, want no new error (and C-3 invalid: %v)", what, res.Status, res.Counts, reads)
+				}
+				oneOpen(what)
+			}
+			// A row that newly fails is new to a dry run as to the real run.
+			f.untouched(t, `UPDATE clients SET kind = 'trust' WHERE client_ref = 'C-4'`)
+			dry := f.runWith(t, pipeline.Options{Kind: state.KindReconcile, DryRun: true})
+			real := f.runWith(t, pipeline.Options{Kind: state.KindReconcile})
+			if dry.Counts.NewErrors != 1 || real.Counts.NewErrors != 1 {
+				t.Errorf("a new invalid row: the dry run counted %d new errors, the real run %d; want 1", dry.Counts.NewErrors, real.Counts.NewErrors)
+			}
+		})
+	}
+}

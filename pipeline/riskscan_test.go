@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/algoreg/algoreg-etl/pipeline"
+	"github.com/algoreg/algoreg-etl/state"
 )
 
 // Under risk_scan auto, risk_scan_threshold counts the records a run will
@@ -58,4 +59,69 @@ func TestRiskScanCountsTheRecordsSent(t *testing.T) {
 	if res.Counts.Sent != 20 || !res.DisableRiskScan {
 		t.Errorf("full run: sent %d, disable_risk_scan %v", res.Counts.Sent, res.DisableRiskScan)
 	}
+}
+
+// Under risk_scan auto each kind of run chooses as README's "The risk
+// scan" says: a verify or offline run forecasts the run (it counts the
+// records it would send), a retry keeps the scan whatever it sends, a
+// reconcile (as a backfill, TestRiskScanPolicy) disables it whatever it
+// sends. The choice is on the run row and on every call.
+func TestRiskScanOfEachKind(t *testing.T) {
+	f := newFixture(t)
+	f.job.RiskScanThreshold = 3
+	f.insertSpread(t, 5, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
+
+	check := func(what string, opts pipeline.Options, wantSent int64, wantDisable bool) {
+		t.Helper()
+		calls := len(f.api.RiskScanFlags())
+		res := f.runWith(t, opts)
+		if res.Counts.Sent != wantSent || res.DisableRiskScan != wantDisable {
+			t.Errorf("%s: sent %d, disable_risk_scan %v; want %d, %v (%s %+v)", what, res.Counts.Sent, res.DisableRiskScan, wantSent, wantDisable, res.Status, res.Counts)
+		}
+		run, err := f.env.State.Run(context.Background(), res.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.DisableRiskScan == nil || *run.DisableRiskScan != wantDisable {
+			t.Errorf("%s: the run row holds disable_risk_scan %v, want %v", what, run.DisableRiskScan, wantDisable)
+		}
+		var chunks []bool
+		if err := f.db.Select(&chunks, `SELECT disable_risk_scan FROM algoreg_etl.run_chunks WHERE run_id = $1`, res.RunID); err != nil {
+			t.Fatal(err)
+		}
+		for _, flag := range chunks {
+			if flag != wantDisable {
+				t.Errorf("%s: a chunk of the history holds disable_risk_scan %v, want %v", what, flag, wantDisable)
+			}
+		}
+		flags := f.api.RiskScanFlags()[calls:]
+		if opts.Kind != state.KindOffline && len(flags) == 0 && wantSent > 0 {
+			t.Errorf("%s: no call reached the sandbox", what)
+		}
+		for _, flag := range flags {
+			if flag != wantDisable {
+				t.Errorf("%s: the sandbox received disable_risk_scan %v, want %v", what, flag, wantDisable)
+			}
+		}
+	}
+	// Five new records, over the threshold of 3: the dry runs say so.
+	check("verify of 5 new records", pipeline.Options{Kind: state.KindVerify}, 5, true)
+	check("offline run of 5 new records", pipeline.Options{Kind: state.KindOffline}, 5, true)
+	check("run of 5 new records, --risk-scan on", pipeline.Options{RiskScan: "on"}, 5, false)
+
+	// A row fails, is fixed without a bump of updated_at, and is sent by a
+	// retry: with the scan on, though over a threshold of 0.
+	f.exec(t, `UPDATE clients SET kind = 'trust' WHERE client_ref = 'C-2'`)
+	if res := f.run(t); res.Status != state.StatusPartial {
+		t.Fatalf("run with an invalid row: %s %+v", res.Status, res.Counts)
+	}
+	f.untouched(t, `UPDATE clients SET kind = 'person', family_name = 'Fixed' WHERE client_ref = 'C-2'`)
+	f.job.RiskScanThreshold = 0
+	check("retry of one fixed row, threshold 0", pipeline.Options{Kind: state.KindRetry}, 1, false)
+
+	// One changed record, far below the threshold: a reconcile disables
+	// the scan all the same.
+	f.job.RiskScanThreshold = 1000
+	f.untouched(t, `UPDATE clients SET family_name = 'Fixed' WHERE client_ref = 'C-4'`)
+	check("reconcile of one changed record", pipeline.Options{Kind: state.KindReconcile}, 1, true)
 }

@@ -26,8 +26,8 @@ import (
 // Each of errs has the run, job and stream given; warnings, and errors
 // without a source key, are stored as new rows as [Store.RecordErrors]
 // does. The error-severity errors of one source key are the row's outcome,
-// compared with the row's open errors (those of verify and offline runs
-// left out), in one transaction:
+// compared with the row's open errors (the findings of dry runs left
+// out), in one transaction:
 //
 //   - an open error with the same code and hash (or no hash) is the same
 //     problem met again: it is marked seen by the run (last_seen_at,
@@ -198,12 +198,12 @@ func (s *Store) recordFailures(ctx context.Context, tx conn, runID int64, job, s
 }
 
 // lockOpenErrors reads, and locks, the open error-severity errors of
-// $1/$2 of the source keys $3, leaving out the findings of verify and
-// offline runs.
+// $1/$2 of the source keys $3, leaving out the findings of dry runs
+// (verify, offline, reconcile --dry-run).
 const lockOpenErrors = `SELECT e.id, e.source_key, e.code, e.hash, e.attempt
 FROM {s}.record_errors AS e
 WHERE e.job = $1 AND e.stream = $2 AND e.source_key = ANY($3::text[]) AND e.resolved_at IS NULL AND e.severity = 'error'
-	AND NOT EXISTS (SELECT 1 FROM {s}.runs AS r WHERE r.id = e.run_id AND r.kind IN ('verify', 'offline'))
+	AND NOT EXISTS (SELECT 1 FROM {s}.runs AS r WHERE r.id = e.run_id AND r.dry_run)
 ORDER BY e.id
 FOR UPDATE OF e`
 
@@ -246,17 +246,23 @@ func (s *Store) RunErrorsOf(ctx context.Context, runID int64, job string, stuckA
 
 // runErrors counts, of run $1, the open errors that no error of the same
 // row and code superseded (a new error), and the stuck rows of job $2 at
-// $3 attempts.
+// $3 attempts. A dry run records its findings as they are, settling no
+// error: a finding is new when the row has no open error with its code, as
+// it would be to the real run.
 const runErrors = `SELECT
-	(SELECT count(*) FROM {s}.record_errors AS e
+	(SELECT count(*) FROM {s}.record_errors AS e JOIN {s}.runs AS r ON r.id = e.run_id
 	 WHERE e.run_id = $1 AND e.severity = 'error' AND e.resolved_at IS NULL
-		AND NOT EXISTS (SELECT 1 FROM {s}.record_errors AS old
+		AND CASE WHEN r.dry_run THEN NOT EXISTS (SELECT 1 FROM {s}.record_errors AS old
 			WHERE old.job = e.job AND old.stream = e.stream AND old.source_key = e.source_key AND old.code = e.code
-				AND old.resolved_run_id = $1 AND old.resolution = 'superseded' AND old.id < e.id)),
+				AND old.resolved_at IS NULL AND old.severity = 'error'
+				AND NOT EXISTS (SELECT 1 FROM {s}.runs AS o WHERE o.id = old.run_id AND o.dry_run))
+		ELSE NOT EXISTS (SELECT 1 FROM {s}.record_errors AS old
+			WHERE old.job = e.job AND old.stream = e.stream AND old.source_key = e.source_key AND old.code = e.code
+				AND old.resolved_run_id = $1 AND old.resolution = 'superseded' AND old.id < e.id) END),
 	(SELECT count(*) FROM (
 		SELECT 1 FROM {s}.record_errors AS e
 		WHERE e.job = $2 AND e.resolved_at IS NULL AND e.severity = 'error' AND e.source_key IS NOT NULL
-			AND NOT EXISTS (SELECT 1 FROM {s}.runs AS r WHERE r.id = e.run_id AND r.kind IN ('verify', 'offline'))
+			AND NOT EXISTS (SELECT 1 FROM {s}.runs AS r WHERE r.id = e.run_id AND r.dry_run)
 		GROUP BY e.stream, e.source_key
 		HAVING max(e.attempt) >= $3) AS stuck)`
 
@@ -301,7 +307,7 @@ const release = `WITH stuck AS (
 	SELECT e.stream, e.source_key
 	FROM {s}.record_errors AS e
 	WHERE e.job = $1 AND e.resolved_at IS NULL AND e.severity = 'error' AND e.source_key IS NOT NULL
-		AND NOT EXISTS (SELECT 1 FROM {s}.runs AS r WHERE r.id = e.run_id AND r.kind IN ('verify', 'offline'))
+		AND NOT EXISTS (SELECT 1 FROM {s}.runs AS r WHERE r.id = e.run_id AND r.dry_run)
 	GROUP BY e.stream, e.source_key
 	HAVING max(e.attempt) >= $2
 		AND (cardinality($3::text[]) = 0 OR bool_or(e.code = ANY($3::text[])))

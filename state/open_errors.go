@@ -30,8 +30,8 @@ type OpenError struct {
 // them. They come least recently seen first, at most limit of them (limit
 // <= 0: no limit).
 //
-// Errors recorded by verify and offline runs are findings, not failures
-// of a delivery: they are left out. The latest error is the one recorded
+// Errors recorded by dry runs (verify, offline, reconcile --dry-run) are
+// findings, not failures of a delivery: they are left out. The latest error is the one recorded
 // last. Errors without a source key cannot be read again by key and are
 // left out; they are still resolved by external id when their record is
 // accepted ([Store.Accept]).
@@ -106,7 +106,7 @@ FROM (
 		max(id) AS latest
 	FROM {s}.record_errors
 	WHERE job = $1 AND stream = $2 AND resolved_at IS NULL AND severity = 'error' AND source_key IS NOT NULL {where}
-		AND NOT EXISTS (SELECT 1 FROM {s}.runs AS r WHERE r.id = run_id AND r.kind IN ('verify', 'offline'))
+		AND NOT EXISTS (SELECT 1 FROM {s}.runs AS r WHERE r.id = run_id AND r.dry_run)
 	GROUP BY source_key
 	HAVING {having}
 	ORDER BY last_seen, source_key

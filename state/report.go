@@ -243,8 +243,9 @@ type ErrorLine struct {
 // row (or external id when the key is unknown), severity and code, sorted
 // by job, stream and source key (keys that are whole numbers in numeric
 // order), then severity and code. With a limit, the lines kept are the
-// latest seen. Findings of verify and offline runs are left out, as in the
-// open_errors_by_code view: they are in the report of their run.
+// latest seen. Findings of dry runs (verify, offline, reconcile --dry-run)
+// are left out, as in the open_errors_by_code view: they are in the report
+// of their run.
 func (s *Store) ErrorLines(ctx context.Context, f ErrorFilter) ([]ErrorLine, error) {
 	var jobs []string
 	var stuckAfter []int64
@@ -290,7 +291,7 @@ FROM (SELECT e.job, e.stream, coalesce(e.source_key, '') AS source_key,
 FROM {s}.record_errors AS e
 JOIN {s}.runs AS r ON r.id = e.run_id
 LEFT JOIN unnest($5::text[], $6::int[]) AS t(job, stuck_after) ON t.job = e.job
-WHERE r.kind NOT IN ('verify', 'offline')
+WHERE NOT r.dry_run
 	AND ($1 = '' OR e.job = $1)
 	AND (NOT $2 OR (e.resolved_at IS NULL AND e.severity = 'error'))
 GROUP BY e.job, e.stream, e.source_key, CASE WHEN e.source_key IS NULL THEN e.external_id END, e.severity, e.code
