@@ -47,7 +47,7 @@ var exitMeanings = map[int]string{
 	exitRecordErrs: "finished with record errors that the job's exit_on_errors reports: new (the default) reports " +
 		"errors of a row and reason that had no open error before the run, any every error, never none; " +
 		"all are in record_errors",
-	exitAuth: "the API refused the credentials (the message names the user): the run stopped; a refused login is never tried again",
+	exitAuth: "the API refused the credentials (the message names the user, never the key): the run stopped; a refused login is never tried again",
 }
 
 // Exit codes a command may return, set with exits.
