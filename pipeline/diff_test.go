@@ -256,7 +256,8 @@ func TestDiffJobRelations(t *testing.T) {
 }
 
 // A diff run that finds more than max_disable_fraction missing disables
-// nobody and fails, as a reconcile does.
+// nobody and fails, as a reconcile does; its verify and offline runs fail
+// so too.
 func TestDiffJobSafetyLimit(t *testing.T) {
 	f := newFixture(t)
 	f.diffJob(t)
@@ -264,12 +265,15 @@ func TestDiffJobSafetyLimit(t *testing.T) {
 	f.run(t)
 	f.job.OnMissing = configs.OnMissingDisable
 	f.job.CustomersSQL = strings.Replace(f.job.CustomersSQL, "FROM clients c", "FROM clients c WHERE c.id % 2 = 0", 1)
-	res, err := pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{})
-	if err == nil || !strings.Contains(err.Error(), "max_disable_fraction") || res.Status != state.StatusFailed {
-		t.Fatalf("run over a query that lost half its rows: %+v, %v", res, err)
-	}
-	if res.Counts.Missing != 20 || res.Counts.Disabled != 0 {
-		t.Errorf("counts %+v", res.Counts)
+	// The dry runs refuse as the run does.
+	for _, kind := range []string{state.KindVerify, state.KindOffline, state.KindRun} {
+		res, err := pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{Kind: kind})
+		if err == nil || !strings.Contains(err.Error(), "max_disable_fraction") || res.Status != state.StatusFailed {
+			t.Fatalf("%s over a query that lost half its rows: %+v, %v", kind, res, err)
+		}
+		if res.Counts.Missing != 20 || res.Counts.Disabled != 0 {
+			t.Errorf("%s: counts %+v", kind, res.Counts)
+		}
 	}
 	for id, c := range f.api.Customers() {
 		if c.Disabled != nil && *c.Disabled {
