@@ -1,14 +1,19 @@
 package state_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/algoreg/algoreg-etl/sql/sqltest"
 	"github.com/algoreg/algoreg-etl/state"
 )
 
@@ -32,6 +37,23 @@ func sentRecords(from, n int) []state.SentRecord {
 		}
 	}
 	return recs
+}
+
+// backfilled returns a new store whose backfill run, also returned, has
+// accepted the records sentRecords(0, n).
+func backfilled(b *testing.B, n int) (*state.Store, *sqltest.DB, int64) {
+	ctx := context.Background()
+	s, db := newStore(b)
+	run, err := s.StartRun(ctx, state.Run{Job: "customers", Kind: state.KindBackfill})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for from := 0; from < n; from += 5000 {
+		if _, err := s.Accept(ctx, run, "customers", "customers", sentRecords(from, min(5000, n-from))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s, db, run
 }
 
 // BenchmarkCheckpoint measures the checkpoint written each time a chunk
@@ -103,17 +125,8 @@ func BenchmarkAccept(b *testing.B) {
 // on them.
 func BenchmarkSent(b *testing.B) {
 	ctx := context.Background()
-	s, _ := newStore(b)
-	run, err := s.StartRun(ctx, state.Run{Job: "customers", Kind: state.KindBackfill})
-	if err != nil {
-		b.Fatal(err)
-	}
 	const stored = 50_000
-	for from := 0; from < stored; from += 5000 {
-		if _, err := s.Accept(ctx, run, "customers", "customers", sentRecords(from, 5000)); err != nil {
-			b.Fatal(err)
-		}
-	}
+	s, _, _ := backfilled(b, stored)
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.Run(fmt.Sprintf("stored=%d", stored), func(b *testing.B) {
 		for b.Loop() {
@@ -246,22 +259,7 @@ func BenchmarkChunkState(b *testing.B) {
 	}
 	oneTx := func() {
 		h, recs, c := chunk()
-		tx, err := s.BeginChunk(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := tx.RecordHistory(ctx, h); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := tx.Accept(ctx, run, "customers", "customers", recs); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := tx.Resolve(ctx, run, "customers", "customers", unchanged); err != nil {
-			b.Fatal(err)
-		}
-		if err := tx.Commit(ctx, c); err != nil {
-			b.Fatal(err)
-		}
+		writeChunkTx(b, s, h, recs, unchanged, c)
 	}
 	var tSeparate, tTx time.Duration
 	for i := 0; b.Loop(); i++ {
@@ -280,4 +278,123 @@ func BenchmarkChunkState(b *testing.B) {
 	b.ReportMetric(float64(tSeparate.Nanoseconds())/float64(b.N), "ns/chunk-separate")
 	b.ReportMetric(float64(tTx.Nanoseconds())/float64(b.N), "ns/chunk-tx")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkChunkTx measures the state of one chunk of 500 records written
+// in a ChunkTx, as the pipeline writes it: the chunk's history, its records
+// accepted, three unchanged rows' errors resolved and the run's checkpoint
+// with the watermark, then the commit. "new" sends records never accepted
+// (a first backfill); "again" sends, in a second run, records the first
+// run accepted, with new content (a re-send after a change, or a
+// reconcile). When the state database runs on this machine and its
+// backends' /proc is readable, it also reports their CPU time per record
+// ("pg-ns/record").
+//
+//	go test -run '^$' -bench 'ChunkTx' -benchtime 100x -count 8 ./state/
+func BenchmarkChunkTx(b *testing.B) {
+	ctx := context.Background()
+	// What the first run accepted: the records "again" sends once each.
+	const stored = 100_000
+	s, db, first := backfilled(b, stored)
+	second, err := s.StartRun(ctx, state.Run{Job: "customers", Kind: state.KindRun})
+	if err != nil {
+		b.Fatal(err)
+	}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	unchanged := []string{"1", "2", "3"}
+	write := func(b *testing.B, run int64, outcome string, recs []state.SentRecord, n int) {
+		h := state.ChunkHistory{RunID: run, Job: "customers", Stream: "customers", Chunk: n, StartedAt: time.Now(), Duration: time.Second,
+			Calls: 1, Records: make([]state.HistoryRecord, len(recs))}
+		for i, r := range recs {
+			h.Records[i] = state.HistoryRecord{ExternalID: r.ExternalID, SourceKey: r.SourceKey, Hash: r.Hash, Outcome: outcome}
+		}
+		c := state.Checkpoint{RunID: run, Job: "customers", Stream: "customers", Counts: state.Counts{Extracted: int64((n + 1) * benchChunk)},
+			Watermark: &state.Watermark{UpdatedAt: at.Add(time.Duration(n) * time.Second), Key: recs[len(recs)-1].SourceKey}}
+		writeChunkTx(b, s, h, recs, unchanged, c)
+	}
+	measure := func(b *testing.B, chunk func(n int)) {
+		cpu := backendCPU(b, db)
+		n := 0
+		for b.Loop() {
+			chunk(n)
+			n++
+		}
+		if after := backendCPU(b, db); cpu >= 0 && after >= 0 {
+			b.ReportMetric(float64((after-cpu).Nanoseconds())/float64(n*benchChunk), "pg-ns/record")
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*benchChunk), "ns/record")
+	}
+	b.Run("new", func(b *testing.B) {
+		next := stored
+		measure(b, func(n int) {
+			write(b, first, state.OutcomeAdded, sentRecords(next, benchChunk), n)
+			next += benchChunk
+		})
+	})
+	b.Run("again", func(b *testing.B) {
+		measure(b, func(n int) {
+			from := n * benchChunk % stored
+			recs := sentRecords(from, benchChunk)
+			for i := range recs {
+				recs[i].Hash[0]++
+			}
+			write(b, second, state.OutcomeUpdated, recs, n)
+		})
+	})
+}
+
+// writeChunkTx writes a chunk's state in one ChunkTx, as the pipeline
+// does: its history, its records accepted (recs, of h's run and stream),
+// the errors of the unchanged rows resolved, and the checkpoint c.
+func writeChunkTx(b *testing.B, s *state.Store, h state.ChunkHistory, recs []state.SentRecord, unchanged []string, c state.Checkpoint) {
+	ctx := context.Background()
+	tx, err := s.BeginChunk(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := tx.RecordHistory(ctx, h); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tx.Accept(ctx, h.RunID, h.Job, h.Stream, recs); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tx.Resolve(ctx, h.RunID, h.Job, h.Stream, unchanged); err != nil {
+		b.Fatal(err)
+	}
+	if err := tx.Commit(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// backendCPU returns the CPU time the server's backends connected to db's
+// database have used so far, read from /proc, or -1 when the server does
+// not run on this machine or its /proc is not readable.
+func backendCPU(tb testing.TB, db *sqltest.DB) time.Duration {
+	tb.Helper()
+	var pids []int
+	if err := db.Select(&pids, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		tb.Fatal(err)
+	}
+	var ticks int64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return -1
+		}
+		// The fields after the command's closing parenthesis: utime and
+		// stime are the 12th and 13th.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			return -1
+		}
+		for _, s := range f[11:13] {
+			t, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return -1
+			}
+			ticks += t
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
