@@ -6,9 +6,9 @@ func (s *Store) SentQuery() string { return s.q.sent }
 // OpenErrorsQuery returns the SQL of [Store.OpenErrors].
 func (s *Store) OpenErrorsQuery() string { return s.q.openErrors }
 
-// ResolveAcceptedQuery returns the SQL by which [Store.Accept] resolves
-// errors.
-func (s *Store) ResolveAcceptedQuery() string { return s.q.resolveAccepted }
+// AcceptQuery returns the SQL by which [Store.Accept] stores records and
+// resolves errors.
+func (s *Store) AcceptQuery() string { return s.q.accept }
 
 // LockOpenErrorsQuery returns the SQL by which [Store.RecordFailures]
 // reads a chunk's open errors.

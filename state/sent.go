@@ -78,7 +78,7 @@ CROSS JOIN LATERAL (
 // are. It returns how many errors of earlier runs it resolved.
 //
 // Each record needs an ExternalID and a 16-byte Hash; when recs holds an
-// external id twice, the last one is stored. The batch is two statements,
+// external id twice, the last one is stored. The batch is one statement,
 // however many records it holds.
 func (s *Store) Accept(ctx context.Context, runID int64, job, stream string, recs []SentRecord) (resolved int64, err error) {
 	if len(recs) == 0 {
@@ -139,31 +139,39 @@ func (s *Store) accept(ctx context.Context, q conn, runID int64, job, stream str
 		deltas = append(deltas, d)
 	}
 
-	if _, err := q.ExecContext(ctx, s.q.upsertSent, job, stream, runID,
-		pq.Array(ids), pq.ByteaArray(hashes), pq.Array(deltas), pq.Array(sourceKeys)); err != nil {
+	var run bool
+	if err := q.QueryRowContext(ctx, s.q.accept, job, stream, runID,
+		pq.Array(ids), pq.ByteaArray(hashes), pq.Array(deltas), pq.Array(sourceKeys), pq.Array(keys)).Scan(&resolved, &run); err != nil {
 		return fail(err)
 	}
-	if err := q.QueryRowContext(ctx, s.q.resolveAccepted, job, stream, runID, pq.Array(keys), pq.Array(ids)).Scan(&resolved); err != nil {
-		return fail(fmt.Errorf("resolve errors: %w", err))
+	if !run {
+		return fail(fmt.Errorf("no such run: %w", sql.ErrNoRows))
 	}
 	return resolved, nil
 }
 
-const upsertSent = `INSERT INTO {s}.sent_records AS r (job, stream, external_id, hash, delta, source_key, run_id, sent_at)
-SELECT $1, $2, external_id, hash, delta::jsonb, NULLIF(source_key, ''), $3, now()
-FROM unnest($4::text[], $5::bytea[], $6::text[], $7::text[]) AS t(external_id, hash, delta, source_key)
-ON CONFLICT (job, stream, external_id) DO UPDATE SET
-	hash = excluded.hash, delta = excluded.delta, source_key = excluded.source_key,
-	run_id = excluded.run_id, sent_at = excluded.sent_at`
-
-// resolveAccepted resolves the errors and counts those of earlier runs.
-const resolveAccepted = `WITH resolved AS (
+// accept stores the records and resolves the errors they settle in one
+// statement, a round trip per chunk, and counts the errors of earlier runs
+// it resolved; a data-modifying WITH runs to completion whether or not the
+// query reads it. It writes nothing, and says so, when run $3 does not
+// exist: checked once here, where a foreign key would check each record.
+const accept = `WITH run AS (
+	SELECT id FROM {s}.runs WHERE id = $3
+), upserted AS (
+	INSERT INTO {s}.sent_records AS r (job, stream, external_id, hash, delta, source_key, run_id, sent_at)
+	SELECT $1, $2, t.external_id, t.hash, t.delta::jsonb, NULLIF(t.source_key, ''), run.id, now()
+	FROM run, unnest($4::text[], $5::bytea[], $6::text[], $7::text[]) AS t(external_id, hash, delta, source_key)
+	ON CONFLICT (job, stream, external_id) DO UPDATE SET
+		hash = excluded.hash, delta = excluded.delta, source_key = excluded.source_key,
+		run_id = excluded.run_id, sent_at = excluded.sent_at
+), resolved AS (
 	UPDATE {s}.record_errors SET resolved_at = now(), resolved_run_id = $3, resolution = 'accepted'
 	WHERE job = $1 AND stream = $2 AND resolved_at IS NULL AND severity = 'error'
-		AND (source_key = ANY($4::text[]) OR (source_key IS NULL AND external_id = ANY($5::text[])))
+		AND (source_key = ANY($8::text[]) OR (source_key IS NULL AND external_id = ANY($4::text[])))
+		AND EXISTS (SELECT FROM run)
 	RETURNING run_id
 )
-SELECT count(*) FROM resolved WHERE run_id <> $3`
+SELECT (SELECT count(*) FROM resolved WHERE run_id <> $3), EXISTS (SELECT FROM run)`
 
 // Resolve marks resolved by runID, now, as unchanged, the open
 // error-severity record errors of job's stream whose source key is one of

@@ -98,7 +98,7 @@ type queries struct {
 	lockOpenErrors, seenAgain, insertSeenBy, supersede, runErrors, release string
 	claim, clearJobClaims, clearRunClaims, setTenant, tenantJobs, accepted string
 
-	sent, upsertSent, resolveAccepted, resolve string
+	sent, accept, resolve string
 
 	markSeen, analyzeSeen, countMissing, missing, forget, clearSeen, setRunDetails, setRunWarning string
 }
@@ -154,10 +154,9 @@ func newQueries(schema string) queries {
 		tenantJobs:     s(tenantJobs),
 		accepted:       s(accepted),
 
-		sent:            s(sentRecords),
-		upsertSent:      s(upsertSent),
-		resolveAccepted: s(resolveAccepted),
-		resolve:         s(resolve),
+		sent:    s(sentRecords),
+		accept:  s(accept),
+		resolve: s(resolve),
 
 		markSeen:      s(markSeen),
 		analyzeSeen:   s(`ANALYZE {s}.reconcile_seen, {s}.sent_records`),
