@@ -68,6 +68,9 @@ func (c *Counts) fields() []*int64 {
 		&c.New, &c.Changed, &c.Missing, &c.Disabled, &c.NewErrors, &c.Stuck}
 }
 
+// countFields is how many counts a run has.
+var countFields = len((&Counts{}).fields())
+
 // args returns the leading arguments followed by c's fields, in the order
 // of countColumns, for a statement that sets them.
 func (c Counts) args(leading ...any) []any {
@@ -80,8 +83,7 @@ func (c Counts) args(leading ...any) []any {
 // setCounts returns the SET clause assigning countColumns from the
 // parameters starting at $first.
 func setCounts(first int) string {
-	n := len((&Counts{}).fields())
-	params := make([]string, n)
+	params := make([]string, countFields)
 	for i := range params {
 		params[i] = fmt.Sprintf("$%d", first+i)
 	}
@@ -248,15 +250,15 @@ func (s *Store) checkpoint(ctx context.Context, q conn, c Checkpoint) error {
 		at := p.UpdatedAt.Truncate(time.Microsecond)
 		progressAt, progressKey = &at, sql.NullString{String: p.Key, Valid: true}
 	}
-	res, err := q.ExecContext(ctx, s.q.checkpointRun, c.Counts.args(c.RunID, c.Job, progressAt, progressKey)...)
+	args := c.Counts.args(c.RunID, c.Job, progressAt, progressKey)
+	query := s.q.checkpointRun
+	if w := c.Watermark; w != nil {
+		// One statement: the watermark is written when the run is.
+		query, args = s.q.checkpointRunWatermark, append(args, c.Stream, w.UpdatedAt.Truncate(time.Microsecond), w.Key)
+	}
+	res, err := q.ExecContext(ctx, query, args...)
 	if err := s.updatedRun(ctx, c.RunID, res, err); err != nil {
 		return fmt.Errorf("state: checkpoint: %w", err)
-	}
-	if w := c.Watermark; w != nil {
-		_, err := q.ExecContext(ctx, s.q.upsertWatermark, c.Job, c.Stream, w.UpdatedAt.Truncate(time.Microsecond), w.Key, c.RunID)
-		if err != nil {
-			return fmt.Errorf("state: checkpoint run %d: watermark of %s/%s: %w", c.RunID, c.Job, c.Stream, err)
-		}
 	}
 	return nil
 }
@@ -267,6 +269,23 @@ var checkpointRun = `UPDATE {s}.runs SET ` + setCounts(5) + `,
 	watermark_updated_at = coalesce($3, watermark_updated_at),
 	watermark_key = CASE WHEN $3::timestamptz IS NULL THEN watermark_key ELSE $4 END
 WHERE id = $1 AND job = $2 AND status = 'running'`
+
+// checkpointRunWatermark writes checkpointRun and, when it updated the
+// run, the watermark of the stream given after the counts, at the position
+// given after it, in one statement: one row affected when the run was
+// updated. The watermark's run_id and moved_at change only when its
+// position does.
+var checkpointRunWatermark = `WITH run AS (
+` + checkpointRun + `
+	RETURNING id
+)
+INSERT INTO {s}.watermarks AS w (job, stream, updated_at, key, run_id, moved_at)
+SELECT $2, ` + fmt.Sprintf("$%[1]d::text, $%[2]d::timestamptz, $%[3]d::text", 5+countFields, 6+countFields, 7+countFields) + `, run.id, now() FROM run
+ON CONFLICT (job, stream) DO UPDATE SET
+	updated_at = excluded.updated_at,
+	key = excluded.key,
+	run_id = CASE WHEN (w.updated_at, w.key) IS DISTINCT FROM (excluded.updated_at, excluded.key) THEN excluded.run_id ELSE w.run_id END,
+	moved_at = CASE WHEN (w.updated_at, w.key) IS DISTINCT FROM (excluded.updated_at, excluded.key) THEN excluded.moved_at ELSE w.moved_at END`
 
 // FinishRun closes a running run: it sets its status (any but
 // [StatusRunning]), its final counts, its error text ("" for none) and its

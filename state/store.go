@@ -87,10 +87,10 @@ func (s *Store) Schema() string { return s.schema }
 type queries struct {
 	schemaExists, createSchema, createVersionTable, versionTableExists, versions, recordVersion, searchPath string
 
-	watermark, upsertWatermark string
+	watermark string
 
-	startRun, setRunWindow, checkpointRun, finishRun, setRiskScan, runStatus, run, runs, runsOfJob, abandonRuns string
-	setRunProgress, lastInterruptedBackfill                                                                     string
+	startRun, setRunWindow, checkpointRun, checkpointRunWatermark, finishRun, setRiskScan, runStatus, run, runs, runsOfJob, abandonRuns string
+	setRunProgress, lastInterruptedBackfill                                                                                             string
 
 	insertRecordErrors, recordErrorsOfRun string
 	openErrors, heldErrors, stuckErrors   string
@@ -116,19 +116,19 @@ func newQueries(schema string) queries {
 		recordVersion:      s(`INSERT INTO {s}.schema_version (version, name) VALUES ($1, $2)`),
 		searchPath:         s(`SET LOCAL search_path TO {s}`),
 
-		watermark:       s(`SELECT updated_at, key FROM {s}.watermarks WHERE job = $1 AND stream = $2`),
-		upsertWatermark: s(upsertWatermark),
+		watermark: s(`SELECT updated_at, key FROM {s}.watermarks WHERE job = $1 AND stream = $2`),
 
-		startRun:      s(startRun),
-		setRunWindow:  s(setRunWindow),
-		checkpointRun: s(checkpointRun),
-		finishRun:     s(finishRun),
-		setRiskScan:   s(`UPDATE {s}.runs SET disable_risk_scan = $2 WHERE id = $1`),
-		runStatus:     s(`SELECT status FROM {s}.runs WHERE id = $1`),
-		run:           s(`SELECT ` + runColumns + ` FROM {s}.runs WHERE id = $1`),
-		runs:          s(`SELECT ` + runColumns + ` FROM {s}.runs ORDER BY started_at DESC, id DESC LIMIT $1`),
-		runsOfJob:     s(`SELECT ` + runColumns + ` FROM {s}.runs WHERE job = $2 ORDER BY started_at DESC, id DESC LIMIT $1`),
-		abandonRuns:   s(abandonRuns),
+		startRun:               s(startRun),
+		setRunWindow:           s(setRunWindow),
+		checkpointRun:          s(checkpointRun),
+		checkpointRunWatermark: s(checkpointRunWatermark),
+		finishRun:              s(finishRun),
+		setRiskScan:            s(`UPDATE {s}.runs SET disable_risk_scan = $2 WHERE id = $1`),
+		runStatus:              s(`SELECT status FROM {s}.runs WHERE id = $1`),
+		run:                    s(`SELECT ` + runColumns + ` FROM {s}.runs WHERE id = $1`),
+		runs:                   s(`SELECT ` + runColumns + ` FROM {s}.runs ORDER BY started_at DESC, id DESC LIMIT $1`),
+		runsOfJob:              s(`SELECT ` + runColumns + ` FROM {s}.runs WHERE job = $2 ORDER BY started_at DESC, id DESC LIMIT $1`),
+		abandonRuns:            s(abandonRuns),
 
 		setRunProgress:          s(setRunProgress),
 		lastInterruptedBackfill: s(lastInterruptedBackfill),

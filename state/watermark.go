@@ -32,13 +32,3 @@ func (s *Store) Watermark(ctx context.Context, job, stream string) (w Watermark,
 	w.UpdatedAt = w.UpdatedAt.UTC()
 	return w, true, nil
 }
-
-// upsertWatermark sets a watermark; run_id and moved_at change only when the
-// position does.
-const upsertWatermark = `INSERT INTO {s}.watermarks AS w (job, stream, updated_at, key, run_id, moved_at)
-VALUES ($1, $2, $3, $4, $5, now())
-ON CONFLICT (job, stream) DO UPDATE SET
-	updated_at = excluded.updated_at,
-	key = excluded.key,
-	run_id = CASE WHEN (w.updated_at, w.key) IS DISTINCT FROM (excluded.updated_at, excluded.key) THEN excluded.run_id ELSE w.run_id END,
-	moved_at = CASE WHEN (w.updated_at, w.key) IS DISTINCT FROM (excluded.updated_at, excluded.key) THEN excluded.moved_at ELSE w.moved_at END`
