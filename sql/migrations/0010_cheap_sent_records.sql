@@ -1,4 +1,4 @@
--- 0009: sent_records cheap to write. Every record a run has accepted is
+-- 0010: sent_records cheap to write. Every record a run has accepted is
 -- written here, once per chunk for all its records (an INSERT ... ON
 -- CONFLICT DO UPDATE): what each such row costs the server is paid by every
 -- record of every backfill and reconcile.
