@@ -47,6 +47,7 @@ type simError struct {
 	Resolution string        `db:"resolution"`
 	Open       bool          `db:"open"`
 	Kind       string        `db:"kind"`
+	DryRun     bool          `db:"dry_run"`
 	MetBy      pq.Int64Array `db:"met_by"` // the runs that met it again
 }
 
@@ -66,7 +67,7 @@ func (s *sim) recordErrors(ctx context.Context) []simError {
 	var errs []simError
 	if err := s.db.SelectContext(ctx, &errs, `SELECT e.id, e.run_id, e.job, e.stream, coalesce(e.source_key, '') AS source_key,
 			coalesce(e.external_id, '') AS external_id, e.stage, e.severity, e.code, e.message,
-			coalesce(e.resolved_run_id, 0) AS resolved_run_id, coalesce(e.resolution, '') AS resolution, e.resolved_at IS NULL AS open, r.kind,
+			coalesce(e.resolved_run_id, 0) AS resolved_run_id, coalesce(e.resolution, '') AS resolution, e.resolved_at IS NULL AS open, r.kind, r.dry_run,
 			ARRAY(SELECT m.run_id FROM `+s.state+`.record_error_runs AS m WHERE m.error_id = e.id ORDER BY m.run_id) AS met_by
 		FROM `+s.state+`.record_errors AS e JOIN `+s.state+`.runs AS r ON r.id = e.run_id ORDER BY e.id`); err != nil {
 		s.t.Fatal(err)
@@ -89,11 +90,11 @@ func (s *sim) runs(ctx context.Context) []state.Run {
 
 // openErrors returns the open errors by job, stream and source key, as an
 // operator counts them (the view open_errors_by_code): error severity, not
-// resolved, not of verify or offline runs.
+// resolved, not of dry runs (verify, offline, reconcile --dry-run).
 func openErrors(errs []simError) map[string][]simError {
 	open := make(map[string][]simError)
 	for _, e := range errs {
-		if e.Open && e.Severity == state.SeverityError && e.Kind != state.KindVerify && e.Kind != state.KindOffline {
+		if e.Open && e.Severity == state.SeverityError && !e.DryRun {
 			k := e.Job + "/" + e.Stream + "/" + e.SourceKey
 			open[k] = append(open[k], e)
 		}
