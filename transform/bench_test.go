@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -70,6 +71,33 @@ func BenchmarkHashCustomer(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := HashCustomer(&c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRecord does per row what a run does before the call: it maps a
+// realistic row, hashes the customer and encodes it for the request body.
+func BenchmarkRecord(b *testing.B) {
+	row := fullRow()
+	m, err := NewCustomers(row.Columns, Options{Now: fixedNow})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := m.Map(row)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := HashCustomer(&c); err != nil {
+			b.Fatal(err)
+		}
+		buf.Reset()
+		if err := enc.Encode(&c); err != nil {
 			b.Fatal(err)
 		}
 	}

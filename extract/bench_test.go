@@ -1,0 +1,72 @@
+package extract
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	etlsql "github.com/algoreg/algoreg-etl/sql"
+	"github.com/algoreg/algoreg-etl/sql/sqltest"
+)
+
+// BenchmarkScanTextArray scans text[] values as the driver hands them over:
+// a short list, a longer one with quoted elements, and one with a NULL.
+func BenchmarkScanTextArray(b *testing.B) {
+	for _, bc := range []struct{ name, src string }{
+		{"short", `{CH,SE}`},
+		{"quoted", `{retail,"Risk; High",private,"a \"b\" c","x,y",ops@example.com}`},
+		{"null", `{GB,NULL,IE}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			src := []byte(bc.src)
+			var n nullStrings
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := n.Scan(src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRead reads a page of 500 clients through the example query,
+// each with two nationalities, aliases and attributes: the rows' decoding as
+// a run does it, the server's share included.
+func BenchmarkRead(b *testing.B) {
+	db := sqltest.NewDB(b)
+	const n = 500
+	if _, err := db.DB.Exec(`INSERT INTO clients (client_ref, kind, given_name, family_name, birth_date, residence_country, risk_tier, attributes, aliases)
+		SELECT 'C-' || i, 'person', 'Ann', 'Lee', DATE '1980-01-01' + i, 'GB', i % 3, '{"segment":"retail"}', ARRAY['A-' || i, 'old ' || i]
+		FROM generate_series(1, $1) i`, n); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.DB.Exec(`INSERT INTO client_nationalities (client_id, country) SELECT id, c FROM clients, unnest(ARRAY['SE','CH']) c`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.DB.Exec(`ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	q := Query{SQL: mustExample(b)}
+	w := Window{Until: time.Now().Add(time.Hour)}
+	b.ReportAllocs()
+	for b.Loop() {
+		rows := 0
+		err := Read(context.Background(), db.DB, q, w, Options{PageSize: n}, func(Row) error { rows++; return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rows != n {
+			b.Fatalf("read %d rows, want %d", rows, n)
+		}
+	}
+}
+
+func mustExample(b *testing.B) string {
+	b.Helper()
+	q, err := etlsql.Example("customers.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return q
+}
