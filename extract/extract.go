@@ -624,6 +624,14 @@ func (n *nullStrings) Scan(src any) error {
 		n.list, n.valid = nil, false
 		return nil
 	}
+	// Most arrays hold no NULL: pq.StringArray reads them without
+	// reflection, and fails on a NULL element, which the slower generic
+	// scan then drops.
+	var fast pq.StringArray
+	if err := fast.Scan(src); err == nil {
+		n.list, n.valid = fast, true
+		return nil
+	}
 	var elems []sql.NullString
 	if err := pq.Array(&elems).Scan(src); err != nil {
 		return err

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,4 +70,45 @@ func mustExample(b *testing.B) string {
 		b.Fatal(err)
 	}
 	return q
+}
+
+// A text[] is read as its elements in order, NULL elements left out, the
+// text "NULL" (quoted) kept; an empty array is an empty, non-nil list; a
+// NULL array is nil; an array of arrays fails.
+func TestScanTextArray(t *testing.T) {
+	for _, tc := range []struct {
+		src  any
+		want []string
+		err  bool
+	}{
+		{src: nil},
+		{src: []byte(`{}`), want: []string{}},
+		{src: []byte(`{CH,SE}`), want: []string{"CH", "SE"}},
+		{src: []byte(`{GB,NULL,"NULL",IE,NULL}`), want: []string{"GB", "NULL", "IE"}},
+		{src: []byte(`{NULL}`), want: []string{}},
+		{src: []byte(`{"a \"b\" c","x,y",""}`), want: []string{`a "b" c`, "x,y", ""}},
+		{src: []byte(`{{a,b},{c,d}}`), err: true},
+		{src: []byte(`{{a,NULL},{c,d}}`), err: true},
+		{src: []byte(`{a`), err: true},
+	} {
+		n := nullStrings{list: []string{"stale"}, valid: true}
+		err := n.Scan(tc.src)
+		if (err != nil) != tc.err {
+			t.Errorf("Scan(%s): %v", tc.src, err)
+			continue
+		}
+		if tc.err {
+			continue
+		}
+		got := value(&n)
+		if tc.want == nil {
+			if got != nil {
+				t.Errorf("Scan(%s) = %#v, want nil", tc.src, got)
+			}
+			continue
+		}
+		if list, ok := got.([]string); !ok || list == nil || !slices.Equal(list, tc.want) {
+			t.Errorf("Scan(%s) = %#v, want %#v", tc.src, got, tc.want)
+		}
+	}
 }
