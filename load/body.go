@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 )
 
@@ -20,6 +21,33 @@ var encoders = sync.Pool{New: func() any {
 	return e
 }}
 
+// AppendCustomer appends c's JSON encoding, as a request carries it, to dst
+// and returns the extended buffer: encoding/json's encoding, without its
+// escaping of <, > and & (no HTML reads it). It ignores c.Encoded. It fails
+// only if c holds raw JSON that is not valid.
+func AppendCustomer(dst []byte, c *Customer) ([]byte, error) {
+	return appendValue(dst, c)
+}
+
+// AppendRelation appends r's JSON encoding, as a request carries it, to
+// dst, as AppendCustomer does for a customer.
+func AppendRelation(dst []byte, r *Relation) ([]byte, error) {
+	return appendValue(dst, r)
+}
+
+// appendValue appends v's encoding by a pooled encoder, without the
+// newline the encoder ends it with.
+func appendValue(dst []byte, v any) ([]byte, error) {
+	e := encoders.Get().(*encoder)
+	defer release(e)
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		return dst, err
+	}
+	b := e.buf.Bytes()
+	return append(dst, b[:len(b)-1]...), nil
+}
+
 // requestBody is the body of one call: an io.ReadCloser over a pooled
 // buffer that goes back to the pool when the transport closes it.
 //
@@ -35,15 +63,68 @@ type requestBody struct {
 
 var errBodyClosed = errors.New("algoreg save: request body read after close")
 
-// encodeRequest encodes req into a pooled buffer.
+// encodeRequest encodes req into a pooled buffer, as encoding/json encodes
+// a SaveRequest without HTML escaping; records with their Encoded set are
+// carried as they are.
 func encodeRequest(req *SaveRequest) (*requestBody, error) {
 	e := encoders.Get().(*encoder)
 	e.buf.Reset()
-	if err := e.enc.Encode(req); err != nil {
+	if err := writeRequest(e, req); err != nil {
 		release(e)
 		return nil, err
 	}
 	return &requestBody{e: e, n: e.buf.Len()}, nil
+}
+
+// writeRequest writes req, and the newline json.Encoder ends a value with,
+// to e's buffer.
+func writeRequest(e *encoder, req *SaveRequest) error {
+	buf := &e.buf
+	buf.WriteByte('{')
+	if len(req.Customers) > 0 {
+		buf.WriteString(`"customers":[`)
+		for i := range req.Customers {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeRecord(e, req.Customers[i].Encoded, &req.Customers[i]); err != nil {
+				return err
+			}
+		}
+		buf.WriteString("],")
+	}
+	if len(req.Relations) > 0 {
+		buf.WriteString(`"relations":[`)
+		for i := range req.Relations {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeRecord(e, req.Relations[i].Encoded, &req.Relations[i]); err != nil {
+				return err
+			}
+		}
+		buf.WriteString("],")
+	}
+	buf.WriteString(`"disable_risk_scan":`)
+	buf.WriteString(strconv.FormatBool(req.DisableRiskScan))
+	buf.WriteString(`,"verify_input":`)
+	buf.WriteString(strconv.FormatBool(req.VerifyInput))
+	buf.WriteString("}\n")
+	return nil
+}
+
+// writeRecord writes a record: its encoding when it has one, else v
+// encoded by e.
+func writeRecord(e *encoder, encoded json.RawMessage, v any) error {
+	if encoded != nil {
+		e.buf.Write(encoded)
+		return nil
+	}
+	if err := e.enc.Encode(v); err != nil {
+		return err
+	}
+	e.buf.Truncate(e.buf.Len() - 1) // the encoder's newline
+	return nil
 }
 
 // Len reports the encoded length.

@@ -55,6 +55,12 @@ type Customer struct {
 	Contacts           json.RawMessage `json:"contacts,omitempty"`
 	Fields             json.RawMessage `json:"fields,omitempty"` // a JSON object
 	Variations         []NameVariation `json:"variations,omitempty"`
+
+	// Encoded, if not nil, is the customer's encoding by [AppendCustomer],
+	// which a request carries as it is instead of encoding the customer
+	// again. Whoever sets it keeps it in step: a change to any other field
+	// must clear it.
+	Encoded json.RawMessage `json:"-"`
 }
 
 // Account types of a Customer.
@@ -81,6 +87,12 @@ type Relation struct {
 	RelationType             int64           `json:"relation_type"`
 	Disabled                 *bool           `json:"disabled,omitempty"`
 	Fields                   json.RawMessage `json:"fields,omitempty"`
+
+	// Encoded, if not nil, is the relation's encoding by [AppendRelation],
+	// which a request carries as it is instead of encoding the relation
+	// again. Whoever sets it keeps it in step: a change to any other field
+	// must clear it.
+	Encoded json.RawMessage `json:"-"`
 }
 
 // SaveResponse is the body of a 200 answer.

@@ -88,7 +88,7 @@ func (r *run) jobStreams() []*stream {
 				if err != nil {
 					return record{}, err
 				}
-				h, err := transform.HashCustomer(&c)
+				h, err := transform.EncodeCustomer(&c)
 				if err != nil {
 					return record{}, err
 				}
@@ -114,13 +114,9 @@ func (r *run) jobStreams() []*stream {
 					if err != nil {
 						return record{}, err
 					}
-					h, err := transform.HashRelation(&rel)
-					if err != nil {
-						return record{}, err
-					}
-					// What a reconcile needs to disable the relation if
-					// it disappears: the relation itself.
-					delta, err := json.Marshal(&rel)
+					// delta: what a reconcile needs to disable the
+					// relation if it disappears, the relation itself.
+					h, delta, err := transform.EncodeRelation(&rel)
 					if err != nil {
 						return record{}, err
 					}

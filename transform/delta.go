@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 
@@ -33,7 +34,8 @@ import (
 //
 // Items that prev itself removed are not removed again. Delta neither
 // modifies prev or cur nor shares a slice of cur that it appends to: the
-// result may be modified freely except where it equals cur's fields.
+// result may be modified freely except where it equals cur's fields. The
+// result keeps cur.Encoded only if it encodes as cur does.
 func Delta(prev, cur *load.Customer) load.Customer {
 	out := *cur
 	if prev != nil {
@@ -51,6 +53,11 @@ func Delta(prev, cur *load.Customer) load.Customer {
 	}
 	if out.Variations != nil && len(out.Variations) == 0 {
 		out.Variations = nil
+	}
+	// Variations are only ever added to or left out when empty, which
+	// encodes alike (an empty list is omitted).
+	if !bytes.Equal(out.ReviewGroups, cur.ReviewGroups) || !bytes.Equal(out.Contacts, cur.Contacts) || len(out.Variations) != len(cur.Variations) {
+		out.Encoded = nil
 	}
 	return out
 }

@@ -181,7 +181,18 @@ func checkCustomer(t *testing.T, c *load.Customer, s1, s2 string) {
 	if _, err := HashCustomer(c); err != nil {
 		t.Errorf("HashCustomer: %v", err)
 	}
+	checkEncodeCustomer(t, c)
 	checkDelta(t, c)
+	empty := load.Customer{ExternalID: c.ExternalID, ReviewGroups: json.RawMessage(`[]`), Contacts: json.RawMessage(`[]`),
+		Variations: []load.NameVariation{}}
+	if _, err := EncodeCustomer(&empty); err != nil {
+		t.Fatal(err)
+	}
+	for _, prev := range []*load.Customer{nil, c, &empty} {
+		for _, cur := range []*load.Customer{c, &empty} {
+			checkDeltaEncoded(t, prev, cur)
+		}
+	}
 }
 
 // checkNameList checks review_groups or contacts as sent: nothing, a

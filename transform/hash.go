@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -40,4 +41,52 @@ func HashCustomer(c *load.Customer) (Hash, error) {
 	}
 	sum := sha256.Sum256(b)
 	return Hash(sum[:16]), nil
+}
+
+// EncodeCustomer encodes c once for the request, setting c.Encoded (see
+// [load.AppendCustomer]), and returns its content hash from those bytes:
+// the same hash as [HashCustomer]'s, without encoding c a second time.
+func EncodeCustomer(c *load.Customer) (Hash, error) {
+	c.Encoded = nil
+	b, err := load.AppendCustomer(nil, c)
+	if err != nil {
+		return Hash{}, fmt.Errorf("transform: hashing customer %q: %w", c.ExternalID, err)
+	}
+	c.Encoded = b
+	return hashEncoded(b), nil
+}
+
+// hashEncoded returns the content hash of a value from its encoding as a
+// request carries it. json.Marshal, whose encoding the hash covers, also
+// escapes <, >, & and U+2028, U+2029 (in raw JSON fields, which are
+// otherwise the same); those can only stand inside strings, so escaping
+// them in the request's bytes gives exactly json.Marshal's.
+func hashEncoded(b []byte) Hash {
+	sum := sha256.Sum256(marshalled(b))
+	return Hash(sum[:16])
+}
+
+// marshalled returns json.Marshal's encoding of a value from its encoding as
+// a request carries it (see hashEncoded): b itself when they are the same.
+func marshalled(b []byte) []byte {
+	if !needsHTMLEscape(b) {
+		return b
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(b) + 32)
+	json.HTMLEscape(&buf, b)
+	return buf.Bytes()
+}
+
+// needsHTMLEscape reports whether b holds a byte json.HTMLEscape changes.
+func needsHTMLEscape(b []byte) bool {
+	for i, c := range b {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return true
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8:
+			return true
+		}
+	}
+	return false
 }

@@ -168,3 +168,19 @@ func HashRelation(r *load.Relation) (Hash, error) {
 	sum := sha256.Sum256(b)
 	return Hash(sum[:16]), nil
 }
+
+// EncodeRelation encodes r once for the request, setting r.Encoded (see
+// [load.AppendRelation]), and returns its content hash, the same as
+// [HashRelation]'s, and its encoding by json.Marshal, which shares r.Encoded
+// unless r holds <, > or &.
+func EncodeRelation(r *load.Relation) (Hash, json.RawMessage, error) {
+	r.Encoded = nil
+	b, err := load.AppendRelation(nil, r)
+	if err != nil {
+		return Hash{}, nil, fmt.Errorf("transform: hashing relation %q: %w", r.RelationExternalID, err)
+	}
+	r.Encoded = b
+	m := marshalled(b)
+	sum := sha256.Sum256(m)
+	return Hash(sum[:16]), m, nil
+}
