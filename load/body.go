@@ -81,29 +81,13 @@ func encodeRequest(req *SaveRequest) (*requestBody, error) {
 func writeRequest(e *encoder, req *SaveRequest) error {
 	buf := &e.buf
 	buf.WriteByte('{')
-	if len(req.Customers) > 0 {
-		buf.WriteString(`"customers":[`)
-		for i := range req.Customers {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := writeRecord(e, req.Customers[i].Encoded, &req.Customers[i]); err != nil {
-				return err
-			}
-		}
-		buf.WriteString("],")
+	err := writeRecords(e, `"customers":[`, req.Customers, func(c *Customer) json.RawMessage { return c.Encoded })
+	if err != nil {
+		return err
 	}
-	if len(req.Relations) > 0 {
-		buf.WriteString(`"relations":[`)
-		for i := range req.Relations {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := writeRecord(e, req.Relations[i].Encoded, &req.Relations[i]); err != nil {
-				return err
-			}
-		}
-		buf.WriteString("],")
+	err = writeRecords(e, `"relations":[`, req.Relations, func(r *Relation) json.RawMessage { return r.Encoded })
+	if err != nil {
+		return err
 	}
 	buf.WriteString(`"disable_risk_scan":`)
 	buf.WriteString(strconv.FormatBool(req.DisableRiskScan))
@@ -113,17 +97,28 @@ func writeRequest(e *encoder, req *SaveRequest) error {
 	return nil
 }
 
-// writeRecord writes a record: its encoding when it has one, else v
-// encoded by e.
-func writeRecord(e *encoder, encoded json.RawMessage, v any) error {
-	if encoded != nil {
-		e.buf.Write(encoded)
+// writeRecords writes a non-empty list of records after its opening, then
+// a comma: each record's encoding when it has one (encoded), else the
+// record encoded by e. An empty list is omitted.
+func writeRecords[T any](e *encoder, opening string, recs []T, encoded func(*T) json.RawMessage) error {
+	if len(recs) == 0 {
 		return nil
 	}
-	if err := e.enc.Encode(v); err != nil {
-		return err
+	e.buf.WriteString(opening)
+	for i := range recs {
+		if i > 0 {
+			e.buf.WriteByte(',')
+		}
+		if b := encoded(&recs[i]); b != nil {
+			e.buf.Write(b)
+			continue
+		}
+		if err := e.enc.Encode(&recs[i]); err != nil {
+			return err
+		}
+		e.buf.Truncate(e.buf.Len() - 1) // the encoder's newline
 	}
-	e.buf.Truncate(e.buf.Len() - 1) // the encoder's newline
+	e.buf.WriteString("],")
 	return nil
 }
 
