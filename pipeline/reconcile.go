@@ -218,10 +218,21 @@ func (r *run) disable(ctx context.Context, s *stream, page []state.SentRecord) e
 	if err != nil {
 		return fmt.Errorf("reconcile: disable %d %s: %w", len(send), s.name, err)
 	}
+	keys := make(map[string]string, len(send))
+	for _, rec := range send {
+		keys[rec.externalID] = rec.key
+	}
 	refused := make(map[string]string)
+	var warnings int64
 	for _, d := range out.Detail {
 		for _, p := range d.Errors {
 			refused[d.ExternalID] = p.Error + ": " + p.Detail
+		}
+		// The API's warnings are recorded and counted as for any send.
+		for _, p := range d.Warnings {
+			errs = append(errs, state.RecordError{RunID: r.id, Job: r.job.Name, Stream: s.name, Stage: state.StageAPI, Severity: state.SeverityWarning,
+				SourceKey: keys[d.ExternalID], ExternalID: d.ExternalID, Code: p.Error, Message: p.Detail})
+			warnings++
 		}
 	}
 	for _, f := range out.Refused {
@@ -273,7 +284,7 @@ func (r *run) disable(ctx context.Context, s *stream, page []state.SentRecord) e
 	if err := tx.Forget(bctx, r.job.Name, s.name, goneIDs); err != nil {
 		return err
 	}
-	return r.commit(bctx, tx, s, nil, state.Counts{Disabled: int64(len(gone))}, 0, nil)
+	return r.commit(bctx, tx, s, nil, state.Counts{Disabled: int64(len(gone)), Warnings: warnings}, 0, nil)
 }
 
 // deletedWarnings returns the warnings recording that recs were deleted in

@@ -374,3 +374,28 @@ func TestDryRunFindingsAreNotOpenErrors(t *testing.T) {
 		})
 	}
 }
+
+// The API's warnings about a record a reconcile sends disabled are
+// recorded and counted, as for any send.
+func TestReconcileDisableRecordsTheAPIsWarnings(t *testing.T) {
+	f := newFixture(t)
+	f.job.OnMissing, f.job.MaxDisableFraction = configs.OnMissingDisable, 1
+	f.insertSpread(t, 5, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
+	// A person without a date of birth: the API warns of it at each send.
+	f.exec(t, `UPDATE clients SET birth_date = NULL WHERE client_ref = 'C-2'`)
+	if res := f.run(t); res.Counts.Warnings != 1 {
+		t.Fatalf("first run: %+v, want the API's warning about C-2", res.Counts)
+	}
+	f.exec(t, `DELETE FROM clients WHERE client_ref = 'C-2'`)
+	res := f.runWith(t, pipeline.Options{Kind: state.KindReconcile})
+	if res.Counts.Disabled != 1 || res.Counts.Warnings != 1 {
+		t.Errorf("reconcile: %+v, want C-2 disabled and the API's warning counted", res.Counts)
+	}
+	var codes []string
+	if err := f.db.Select(&codes, `SELECT code FROM algoreg_etl.record_errors WHERE run_id = $1 AND external_id = 'C-2' AND severity = 'warning' ORDER BY code`, res.RunID); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(codes, "missing_date_of_birth") {
+		t.Errorf("the reconcile recorded the warnings %v about C-2, want the API's missing_date_of_birth", codes)
+	}
+}
