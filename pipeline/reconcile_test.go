@@ -399,3 +399,24 @@ func TestReconcileDisableRecordsTheAPIsWarnings(t *testing.T) {
 		t.Errorf("the reconcile recorded the warnings %v about C-2, want the API's missing_date_of_birth", codes)
 	}
 }
+
+// A disable the API refuses leaves an open error, and the reconcile that
+// met it ends partial, with it among its new errors, as a run whose records
+// the API refused does: not succeeded with an error left behind.
+func TestReconcileRefusedDisableIsPartial(t *testing.T) {
+	f := ownersFixture(t, 30)
+	f.job.OnMissing, f.job.MaxDisableFraction = configs.OnMissingDisable, 0.2
+	f.deleteOwners(t, "C-2", "C-3")
+	f.api.Poison("C-3", "customer C-3 is blocked")
+	res := f.runWith(t, pipeline.Options{Kind: state.KindReconcile})
+	if res.Status != state.StatusPartial || res.Counts.NewErrors != 1 || res.Counts.Disabled != 3 {
+		t.Errorf("reconcile: %s %+v, want partial with 1 new error and 3 disabled (C-2 and the two links)", res.Status, res.Counts)
+	}
+	var refused []string
+	for _, e := range f.openErrors(t) {
+		refused = append(refused, e.ExternalID+" "+e.Code)
+	}
+	if want := []string{"C-3 " + pipeline.CodeDeletedInSource}; !slices.Equal(refused, want) {
+		t.Errorf("open errors: %v, want %v", refused, want)
+	}
+}

@@ -519,7 +519,9 @@ func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
 	r.mu.Unlock()
 	status := state.StatusSucceeded
 	switch {
-	case runErr == nil && (counts.Invalid > 0 || counts.Rejected > 0 || counts.Stuck > 0):
+	// NewErrors holds what the other counts do not: a reconcile's
+	// disable that the API refused, say.
+	case runErr == nil && (counts.Invalid > 0 || counts.Rejected > 0 || counts.Stuck > 0 || counts.NewErrors > 0):
 		status = state.StatusPartial
 	case runErr == nil:
 	case ctx.Err() != nil:
