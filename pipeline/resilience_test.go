@@ -242,7 +242,11 @@ func TestRunKilledLosesNothing(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond)
+		// The kill comes at a random moment of the child's run, once its
+		// run row exists: a loaded machine may take longer to start the
+		// process than to run it.
+		f.waitForRuns(t, i+1)
+		time.Sleep(time.Duration(rng.IntN(600)) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()
 		// Between two kills, a sixth of the rows change.
@@ -279,6 +283,23 @@ func TestRunKilledLosesNothing(t *testing.T) {
 			t.Logf("run %d: %s %+v", r.ID, r.Status, r.Counts)
 		}
 		t.Errorf("no run was killed in the middle: %d runs before the last", len(runs)-1)
+	}
+}
+
+// waitForRuns waits until the fixture's job has at least n runs.
+func (f *fixture) waitForRuns(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		runs, err := f.env.State.Runs(context.Background(), f.job.Name, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs after a minute, want %d", len(runs), n)
+		}
 	}
 }
 

@@ -64,7 +64,7 @@ func (a *app) sandboxCmd() *cobra.Command {
 	f.DurationVar(&o.faults.RetryAfter, "retry-after", 0, "the Retry-After of each 429, in whole seconds rounded up")
 	f.IntVar(&o.faults.MaxConcurrent, "max-concurrent", 0, "answer 429 to a call arriving while this many are in progress (0: no cap)")
 	f.IntVar(&o.faults.MaxRecords, "max-records", 0, "answer 413 to a call holding more customers and relations than this (0: no cap)")
-	f.DurationVar(&o.failFor, "fail-for", 0, "answer 500 to every call for this long after starting, as an API being deployed would")
+	f.DurationVar(&o.failFor, "fail-for", 0, "answer 500 to every call for this long from the first call, as an API being deployed would")
 	f.Uint64Var(&o.faults.Seed, "seed", 0, "seed of the random 500s and 429s")
 	f.StringArrayVar(&o.poison, "poison", nil, "refuse whole (400) every call holding the customer or relation with this external `id`; repeat for more")
 	return exits(cmd, plainExits...)
@@ -146,7 +146,7 @@ func (a *app) sandbox(ctx context.Context, o sandboxOptions) int {
 		return a.fail(fmt.Errorf("sandbox: %w", err), exitFailed)
 	}
 	if o.failFor > 0 {
-		h.FailFor(o.failFor, algoregtest.Fault{StatusCode: http.StatusInternalServerError})
+		h.FailFromFirstCall(o.failFor, algoregtest.Fault{StatusCode: http.StatusInternalServerError})
 	}
 	mux := http.NewServeMux()
 	mux.Handle(algoregtest.InspectPrefix, h.Inspector())

@@ -45,7 +45,16 @@ func (h *Handler) FailNext(n int, f Fault) {
 func (h *Handler) FailFor(d time.Duration, f Fault) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.outage, h.outageUntil = f, time.Now().Add(d)
+	h.outage, h.outageUntil, h.outagePending = f, time.Now().Add(d), 0
+}
+
+// FailFromFirstCall is FailFor from the first Save customers call to
+// arrive, rather than from now: an outage that the first calls of a run
+// meet however long the run takes to start.
+func (h *Handler) FailFromFirstCall(d time.Duration, f Fault) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.outage, h.outageUntil, h.outagePending = f, time.Time{}, d
 }
 
 // takeFault removes and returns the first queued fault, if any, or else
@@ -53,6 +62,9 @@ func (h *Handler) FailFor(d time.Duration, f Fault) {
 func (h *Handler) takeFault() (Fault, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.outagePending > 0 {
+		h.outageUntil, h.outagePending = time.Now().Add(h.outagePending), 0
+	}
 	if len(h.faults) == 0 {
 		if time.Now().Before(h.outageUntil) {
 			return h.outage, true

@@ -36,6 +36,9 @@ type Handler struct {
 	faults      []Fault
 	outage      Fault // served to calls until outageUntil (FailFor)
 	outageUntil time.Time
+	// outagePending is the length of an outage that starts with the next
+	// call (FailFromFirstCall); 0 when none is pending.
+	outagePending time.Duration
 
 	// Programmatic users, tokens given out, and what was seen of them.
 	authOpts      AuthOptions
@@ -93,7 +96,7 @@ func (h *Handler) Reset() {
 	h.riskScan = nil
 	h.beforeSave = nil
 	h.faults = nil
-	h.outage, h.outageUntil = Fault{}, time.Time{}
+	h.outage, h.outageUntil, h.outagePending = Fault{}, time.Time{}, 0
 	h.setFaultsLocked(Faults{})
 	h.poisoned = nil
 	h.fast = false

@@ -142,3 +142,17 @@ func TestFailFor(t *testing.T) {
 		t.Errorf("after the outage: %d, want 200", a.status)
 	}
 }
+
+// An outage from the first call starts with it, however late it comes.
+func TestFailFromFirstCall(t *testing.T) {
+	h := algoregtest.NewHandler(token)
+	h.FailFromFirstCall(200*time.Millisecond, algoregtest.Fault{StatusCode: http.StatusBadGateway})
+	time.Sleep(250 * time.Millisecond)
+	if a := call(t, h, oneCustomer, nil); a.status != http.StatusBadGateway {
+		t.Errorf("the first call: %d, want 502", a.status)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if a := call(t, h, oneCustomer, nil); a.status != http.StatusOK {
+		t.Errorf("after the outage: %d, want 200", a.status)
+	}
+}
