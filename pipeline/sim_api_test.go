@@ -253,8 +253,15 @@ func (a *simAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(rec.Code)
-	w.Write(rec.Body.Bytes())
-	call.delivered = true
+	_, err = w.Write(rec.Body.Bytes())
+	if f, ok := w.(http.Flusher); ok && err == nil {
+		f.Flush()
+	}
+	// Delivered only if the client still waited once the answer was on
+	// its way: a client that gave up (its call timed out on a loaded
+	// machine) sends the call again, and the pipeline records the later
+	// answer only.
+	call.delivered = err == nil && r.Context().Err() == nil
 }
 
 // writeFault answers with status and an errors body shaped like the
