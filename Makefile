@@ -48,9 +48,12 @@ report-check:
 
 ## bench: benchmarks at BENCH_N customers (default 1,000,000) and a tenth of it, side by side with the
 ## read limit and a minimal reference pipeline, then the Go benchmarks of the hot paths; prints the
-## table and writes BENCHMARKS.md. Not part of `make test`; takes up to 15 minutes on 2 cores.
+## table, writes BENCHMARKS.md and CPU profiles of the pipeline's and the reference's backfill at the
+## large size to bin/profile (`go tool pprof -top bin/profile/<file>`). Not part of `make test`; takes
+## up to 20 minutes on 2 cores.
 bench:
-	url=$$(bash .ci/postgres) && TEST_DATABASE_URL="$$url" BENCH_N="$(BENCH_N)" $(GO) run ./cmd/algoreg-bench -o BENCHMARKS.md
+	mkdir -p bin/profile
+	url=$$(bash .ci/postgres) && TEST_DATABASE_URL="$$url" BENCH_N="$(BENCH_N)" $(GO) run ./cmd/algoreg-bench -o BENCHMARKS.md -profile bin/profile
 
 .PHONY: sim
 
