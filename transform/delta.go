@@ -35,7 +35,9 @@ import (
 // Items that prev itself removed are not removed again. Delta neither
 // modifies prev or cur nor shares a slice of cur that it appends to: the
 // result may be modified freely except where it equals cur's fields. The
-// result keeps cur.Encoded only if it encodes as cur does.
+// result's Encoded is its encoding when Delta can tell it from
+// cur.Encoded (cur's own, or cur's without the empty lists it leaves out),
+// nil otherwise.
 func Delta(prev, cur *load.Customer) load.Customer {
 	out := *cur
 	if prev != nil {
@@ -54,12 +56,67 @@ func Delta(prev, cur *load.Customer) load.Customer {
 	if out.Variations != nil && len(out.Variations) == 0 {
 		out.Variations = nil
 	}
-	// Variations are only ever added to or left out when empty, which
-	// encodes alike (an empty list is omitted).
-	if !bytes.Equal(out.ReviewGroups, cur.ReviewGroups) || !bytes.Equal(out.Contacts, cur.Contacts) || len(out.Variations) != len(cur.Variations) {
-		out.Encoded = nil
-	}
+	out.Encoded = deltaEncoded(cur, &out)
 	return out
+}
+
+// deltaEncoded returns the encoding of out, Delta's result for cur, from
+// cur.Encoded: cur's own when they encode alike, cur's without its empty
+// review_groups or contacts when Delta only left those out, nil otherwise.
+// Variations are only ever added to, or left out when empty, which
+// encodes alike (an empty list is omitted).
+func deltaEncoded(cur, out *load.Customer) json.RawMessage {
+	enc := cur.Encoded
+	if enc == nil || len(out.Variations) != len(cur.Variations) {
+		return nil
+	}
+	for _, f := range []struct {
+		name     string
+		cur, out json.RawMessage
+	}{{"review_groups", cur.ReviewGroups, out.ReviewGroups}, {"contacts", cur.Contacts, out.Contacts}} {
+		if bytes.Equal(f.cur, f.out) {
+			continue
+		}
+		if f.out != nil || !isEmptyArray(f.cur) {
+			return nil
+		}
+		var ok bool
+		if enc, ok = dropEmptyMember(enc, f.name); !ok {
+			return nil
+		}
+	}
+	return enc
+}
+
+// dropEmptyMember returns a copy of enc, a compact JSON object, without its
+// member name, whose value is []; ok is false if enc has no such member
+// after its first. Only the object's own members are looked at, not those
+// of objects inside it.
+func dropEmptyMember(enc []byte, name string) (_ []byte, ok bool) {
+	member := `,"` + name + `":[]`
+	depth, inString, escaped := 0, false, false
+	for i, c := range enc {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		case c == ',' && depth == 1 && bytes.HasPrefix(enc[i:], []byte(member)):
+			return append(enc[:i:i], enc[i+len(member):]...), true
+		}
+	}
+	return nil, false
 }
 
 // isEmptyArray reports whether raw is the JSON array [].

@@ -105,3 +105,20 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+// Delta leaves out a customer's empty lists from its encoding too, and
+// only the customer's own: not a member of the same name in its fields,
+// nor text in a string.
+func TestDeltaEncodedEmptyLists(t *testing.T) {
+	c := load.Customer{ExternalID: `x,"contacts":[]`, LastName: `\`, ReviewGroups: json.RawMessage(` [] `), Contacts: json.RawMessage(`[]`),
+		Fields: json.RawMessage(`{"a":[1],"contacts":[],"review_groups":[]}`)}
+	if _, err := EncodeCustomer(&c); err != nil {
+		t.Fatal(err)
+	}
+	d := Delta(nil, &c)
+	want := `{"external_id":"x,\"contacts\":[]","last_name":"\\","fields":{"a":[1],"contacts":[],"review_groups":[]}}`
+	if string(d.Encoded) != want {
+		t.Errorf("Delta's Encoded = %s, want %s", d.Encoded, want)
+	}
+	checkDeltaEncoded(t, nil, &c)
+}
