@@ -255,6 +255,7 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk, settle func(*chu
 	if err != nil {
 		return err
 	}
+	r.tally(c, prev)
 	dups, err := r.duplicates(ctx, s, c, prev, claimed)
 	if err != nil {
 		return err
@@ -310,7 +311,11 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk, settle func(*chu
 	case !r.calls():
 		d.Sent += int64(len(send))
 	default:
-		req := &load.SaveRequest{DisableRiskScan: r.disableRiskScan, VerifyInput: r.opts.Kind == state.KindVerify}
+		disable, err := r.riskScanFlag(ctx)
+		if err != nil {
+			return err
+		}
+		req := &load.SaveRequest{DisableRiskScan: disable, VerifyInput: r.opts.Kind == state.KindVerify}
 		for _, rec := range send {
 			if rec.customer != nil {
 				req.Customers = append(req.Customers, *rec.customer)

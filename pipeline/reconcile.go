@@ -200,6 +200,9 @@ func (r *run) disableRequest(s *stream, page []state.SentRecord) (*load.SaveRequ
 // ones the API accepted and records what happened to each, in the record
 // history too. A dry run counts and lists what it would send.
 func (r *run) disable(ctx context.Context, s *stream, page []state.SentRecord) error {
+	if _, err := r.riskScanFlag(ctx); err != nil {
+		return err
+	}
 	req, send, errs := r.disableRequest(s, page)
 	if r.dryRun() || len(send) == 0 {
 		if r.dryRun() {

@@ -2,6 +2,9 @@ package pipeline_test
 
 import (
 	"context"
+	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,4 +127,41 @@ func TestRiskScanOfEachKind(t *testing.T) {
 	f.job.RiskScanThreshold = 1000
 	f.untouched(t, `UPDATE clients SET family_name = 'Fixed' WHERE client_ref = 'C-4'`)
 	check("reconcile of one changed record", pipeline.Options{Kind: state.KindReconcile}, 1, true)
+}
+
+// Under risk_scan auto a run that finds nothing to send reads its window
+// once, as a run with the scan forced on does: it counts the records to
+// send as it reads them. A run with a record to send reads its window a
+// first time to count, before its first call.
+func TestRiskScanReadsAnUnchangedWindowOnce(t *testing.T) {
+	f := newFixture(t)
+	f.insertSpread(t, 20, time.Now().Add(-30*time.Minute))
+	f.run(t)
+
+	pages := func(what, touch string, opts pipeline.Options, wantSent int64) int {
+		t.Helper()
+		f.exec(t, touch)
+		var log strings.Builder
+		f.env.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		res := f.runWith(t, opts)
+		if res.Counts.Sent != wantSent || res.DisableRiskScan {
+			t.Errorf("%s: sent %d, disable_risk_scan %v; want %d, false", what, res.Counts.Sent, res.DisableRiskScan, wantSent)
+		}
+		n := strings.Count(log.String(), `msg="page read" job=`+f.job.Name+` run_id=`+strconv.FormatInt(res.RunID, 10)+` stream=customers`)
+		if n == 0 {
+			t.Fatalf("%s: no page of customers read in the log:\n%s", what, log.String())
+		}
+		return n
+	}
+	touch := `UPDATE clients SET updated_at = now()`
+	on := pages("touch, --risk-scan on", touch, pipeline.Options{RiskScan: "on"}, 0)
+	auto := pages("touch, risk_scan auto", touch, pipeline.Options{}, 0)
+	if auto != on {
+		t.Errorf("a run with nothing to send read %d pages of its window, want %d, as with the scan on", auto, on)
+	}
+	moved := pages("one moved record",
+		`UPDATE clients SET updated_at = now(), family_name = CASE client_ref WHEN 'C-3' THEN 'Moved' ELSE family_name END`, pipeline.Options{}, 1)
+	if moved <= on {
+		t.Errorf("a run with a record to send read %d pages of its window, want more than %d: a count, then the send, over the same window", moved, on)
+	}
 }

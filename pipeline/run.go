@@ -173,7 +173,8 @@ type run struct {
 	streams         []*stream // the job's, customers first
 	tenantJobs      []string  // the jobs that send to the job's tenant, the job included
 	until           time.Time // the end of every stream's window
-	disableRiskScan bool
+	disableRiskScan bool      // decided once (see riskState)
+	risk            riskState
 	resume          *state.Run // the backfill this run resumes
 
 	mu     sync.Mutex // guards counts, held and mark
@@ -246,7 +247,7 @@ func (r *run) start(ctx context.Context) error {
 }
 
 // open chooses the run's window and records it on the run row. The risk
-// scan is decided later, by do (decideRiskScan).
+// scan is decided later (see startRiskScan).
 func (r *run) open(ctx context.Context) error {
 	// Windows close at the source's clock minus the safety lag, so that rows
 	// of transactions still open now are read by a later run.
@@ -431,8 +432,8 @@ func (r *run) do(ctx, drain context.Context) error {
 			return err
 		}
 	}
-	if err := r.decideRiskScan(ctx); err != nil {
-		return err
+	if err := r.startRiskScan(ctx); err != nil {
+		return fmt.Errorf("risk scan: %w", err)
 	}
 	streams := r.streams
 	if r.opts.Kind != state.KindRetry {
@@ -456,6 +457,10 @@ func (r *run) do(ctx, drain context.Context) error {
 			if err := r.checkAhead(ctx, s); err != nil {
 				return err
 			}
+		}
+		// Read whole without a call: what was counted decides.
+		if err := r.decideFromTally(ctx); err != nil {
+			return err
 		}
 	}
 	if r.reconciles() {

@@ -144,7 +144,7 @@ func (r *report) targets() string {
 			line += fmt.Sprintf(" (%s at %d: %.2f ×)", mib(s.MaxRSS), small, float64(d.MaxRSS)/float64(s.MaxRSS))
 		}
 		if o, ok := r.find(n, stepDiffNoCount); ok {
-			line += fmt.Sprintf("; with --risk-scan off, which does not read the source a first time to count what it will send: %.1f s, %.1f s per million rows", o.Wall.Seconds(), perMillion(o))
+			line += fmt.Sprintf("; with --risk-scan off, which counts nothing: %.1f s, %.1f s per million rows", o.Wall.Seconds(), perMillion(o))
 		}
 		fmt.Fprintf(&b, "%s\n", line)
 	}
@@ -216,9 +216,9 @@ func (r *report) write(path string) error {
 			latency, latencyConcurrency, latencyChunkSize) +
 		"8. `algoreg-etl run customers-diff`, a job with `incremental: diff` over the same tables (customers_diff.sql, and relations.sql " +
 		"without cursor_updated_at): its first run, which sends every row;\n" +
-		"9. `algoreg-etl run customers-diff` again, nothing changed: under `risk_scan: auto` it reads the source whole once to count what it " +
-		"will send, then again to compare every record with what the API accepted, marking each external id seen, and finds nothing missing;\n" +
-		"10. the same with `--risk-scan off`, which reads the source once.\n\n")
+		"9. `algoreg-etl run customers-diff` again, nothing changed: under `risk_scan: auto` it reads the source whole once, comparing every " +
+		"record with what the API accepted, counting what it will send and marking each external id seen, and finds nothing to send and nothing missing;\n" +
+		"10. the same with `--risk-scan off`, which counts nothing.\n\n")
 	b.WriteString(measuredText)
 	fmt.Fprintf(&b, "The jobs' config (the latency run's differs by `chunk_size: %d` and `concurrency: %d`, so that its bound, "+
 		"concurrency × chunk_size / latency, stays below what the machine does without latency):\n\n```yaml\n%s```\n\n",
