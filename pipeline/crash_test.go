@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
 	"github.com/algoreg/algoreg-etl/pipeline"
-	"github.com/algoreg/algoreg-etl/state"
 )
 
 // A process killed after the API answered its chunks and before it
@@ -69,18 +67,7 @@ func TestKillBetweenAnswerAndCommit(t *testing.T) {
 	}
 	f.api.SetFaults(algoregtest.Faults{})
 
-	// The server ends the killed process's session, freeing the job's
-	// lock, a moment after the kill.
-	var res *pipeline.Result
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		res, err = pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{})
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, state.ErrLocked) || time.Now().After(deadline) {
-			t.Fatalf("run: %v", err)
-		}
-	}
+	res := f.runAfterKill(t)
 	counted(t, res)
 	f.sameAsSource(t)
 

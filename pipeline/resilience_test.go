@@ -253,19 +253,7 @@ func TestRunKilledLosesNothing(t *testing.T) {
 		f.exec(t, `UPDATE clients SET family_name = family_name || '*' WHERE id % 6 = $1`, i)
 	}
 	f.api.SetFaults(algoregtest.Faults{})
-	// The server ends a killed process's session, and frees the job's
-	// lock, once it notices the connection is gone: a moment after the kill.
-	var res *pipeline.Result
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var err error
-		res, err = pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{})
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, state.ErrLocked) || time.Now().After(deadline) {
-			t.Fatalf("run: %v", err)
-		}
-	}
+	res := f.runAfterKill(t)
 	counted(t, res)
 	f.sameAsSource(t)
 	runs, _ := f.env.State.Runs(context.Background(), f.job.Name, 100)
@@ -283,6 +271,23 @@ func TestRunKilledLosesNothing(t *testing.T) {
 			t.Logf("run %d: %s %+v", r.ID, r.Status, r.Counts)
 		}
 		t.Errorf("no run was killed in the middle: %d runs before the last", len(runs)-1)
+	}
+}
+
+// runAfterKill runs the fixture's job once the job's lock, held by a
+// process just killed, is free: the server ends the killed process's
+// session, and frees the lock, once it notices the connection is gone, a
+// moment after the kill.
+func (f *fixture) runAfterKill(t *testing.T) *pipeline.Result {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		res, err := pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{})
+		if err == nil {
+			return res
+		}
+		if !errors.Is(err, state.ErrLocked) || time.Now().After(deadline) {
+			t.Fatalf("run: %v", err)
+		}
 	}
 }
 
