@@ -314,7 +314,10 @@ func (h *Handler) save(r *http.Request, rec *Call) (int, any) {
 		return http.StatusBadRequest, errorBody("INVALID_INPUT", "invalid_body", err.Error())
 	}
 	rec.Customers, rec.Relations = len(c.req.Customers), len(c.req.Relations)
-	rec.DisableRiskScan, rec.VerifyInput = &c.req.DisableRiskScan, &c.req.VerifyInput
+	// Copies: a pointer into c.req would keep the whole decoded body alive
+	// for as long as the call is listed.
+	disable, verify := c.req.DisableRiskScan, c.req.VerifyInput
+	rec.DisableRiskScan, rec.VerifyInput = &disable, &verify
 	if n := len(c.req.Customers) + len(c.req.Relations); maxRecords > 0 && n > maxRecords {
 		return http.StatusRequestEntityTooLarge, errorBody("REQUEST_TOO_LARGE", "too_many_records",
 			fmt.Sprintf("the call holds %d customers and relations; at most %d are accepted", n, maxRecords))

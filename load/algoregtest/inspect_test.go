@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +156,43 @@ func TestFailFromFirstCall(t *testing.T) {
 	time.Sleep(250 * time.Millisecond)
 	if a := call(t, h, oneCustomer, nil); a.status != http.StatusOK {
 		t.Errorf("after the outage: %d, want 200", a.status)
+	}
+}
+
+// The calls Calls keeps hold what the body held, not the body: a sandbox
+// serving a benchmark of millions of records stays small.
+func TestCallsKeepNoBody(t *testing.T) {
+	h := algoregtest.NewHandler(token)
+	h.SetFast(true)
+	var b strings.Builder
+	b.WriteString(`{"customers":[`)
+	for i := range 500 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"external_id":"C%d","account_type":"N","first_name":"Anna %d","last_name":"Example","nationality_codes":["FR","DE"],"comment":"%s"}`,
+			i, i, strings.Repeat("x", 200))
+	}
+	b.WriteString(`],"disable_risk_scan":true}`)
+	body := b.String()
+
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	const calls = 200 // 100,000 customers, 27 MB of bodies
+	for range calls {
+		save(t, h, body)
+	}
+	grown := int64(heap()) - int64(before)
+	if grown > 8<<20 {
+		t.Errorf("the heap grew by %.1f MiB after %d calls of %d bytes: calls are kept with their bodies", float64(grown)/(1<<20), calls, len(body))
+	}
+	listed := h.Calls()
+	if len(listed) != calls || listed[0].DisableRiskScan == nil || !*listed[0].DisableRiskScan || listed[0].Customers != 500 {
+		t.Errorf("calls listed: %d, the first %+v; want %d calls of 500 customers with disable_risk_scan", len(listed), listed[0], calls)
 	}
 }
