@@ -49,8 +49,12 @@ type measure struct {
 	CPU         time.Duration // user+system CPU of the child
 	SandboxCPU  time.Duration // user+system CPU of this process (the sandbox) during the step
 	PostgresCPU time.Duration // user+system CPU of the PostgreSQL backends of the bench's database
+	ServerCPU   time.Duration // user+system CPU of the PostgreSQL server's own processes (WAL writer, checkpointer, ...)
+	KernelCPU   time.Duration // user+system CPU of kernel threads
+	OtherCPU    time.Duration // user+system CPU of every other process of the machine
+	Others      string        // the commands that used most of OtherCPU
 	Backends    int           // backends (connections) that served the bench's database
-	Busy        float64       // the machine's CPU busy fraction during the step
+	Machine     cpuShare      // how the machine's CPUs were used during the step
 	TimedOut    bool          // the step was stopped at the step timeout
 	Note        string
 }
@@ -61,6 +65,14 @@ func (m measure) rowsPerSec() float64 {
 		return 0
 	}
 	return float64(m.Rows) / m.Wall.Seconds()
+}
+
+// unseenCPU returns the machine's busy time during the step that no
+// process it measures accounts for: processes that lived less than a
+// sample period, soft interrupts served while a core was idle, time the
+// hypervisor took (steal). Sampling may make it negative.
+func (m measure) unseenCPU() time.Duration {
+	return m.Machine.BusyCPU - m.CPU - m.PostgresCPU - m.ServerCPU - m.SandboxCPU - m.KernelCPU - m.OtherCPU
 }
 
 // env is what the steps of a bench share.
@@ -153,6 +165,9 @@ func (e *env) runSize(ctx context.Context, n int, profile bool) ([]measure, erro
 			out = append(out, m)
 			fmt.Fprintf(os.Stderr, "  %-34s %9d rows %8.2fs %9.0f rows/s  RSS %s  requests %s  %s\n",
 				m.Step, m.Rows, m.Wall.Seconds(), m.rowsPerSec(), mib(m.MaxRSS), requests(m.Requests), m.Note)
+			if m.Others != "" {
+				fmt.Fprintf(os.Stderr, "  %34s other processes: %s\n", "", m.Others)
+			}
 		}
 		return err
 	}

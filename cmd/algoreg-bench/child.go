@@ -14,26 +14,31 @@ import (
 )
 
 // A timer measures a step: its wall time, the CPU this process (the
-// sandbox) spends meanwhile, and how busy the machine's CPUs are.
+// sandbox) spends meanwhile, the CPU of the machine's other processes, and
+// how busy the machine's CPUs are.
 type timer struct {
-	start    time.Time
-	self     time.Duration
-	machine  cpuStat
-	backends *backendSampler
+	start   time.Time
+	self    time.Duration
+	machine cpuStat
+	procs   *cpuSampler
 }
 
 // startTimer starts measuring a step that uses the database named
 // database.
 func startTimer(database string) timer {
-	return timer{start: time.Now(), self: selfCPU(), machine: readCPUStat(), backends: startBackendSampler(database)}
+	return timer{start: time.Now(), self: selfCPU(), machine: readCPUStat(), procs: startCPUSampler(database)}
 }
 
-// stop fills m's Wall, SandboxCPU, PostgresCPU, Backends and Busy.
+// stop fills m's Wall, SandboxCPU, the CPU of the other processes, Backends
+// and the machine's use of its CPUs.
 func (t timer) stop(m *measure) {
 	m.Wall = time.Since(t.start)
+	u := t.procs.finish()
 	m.SandboxCPU = selfCPU() - t.self
-	m.PostgresCPU, m.Backends = t.backends.finish()
-	m.Busy = readCPUStat().busySince(t.machine)
+	m.PostgresCPU, m.ServerCPU = u.byClass[classBackend], u.byClass[classServer]
+	m.KernelCPU, m.OtherCPU = u.byClass[classKernel], u.byClass[classOther]
+	m.Backends, m.Others = u.backends, u.others
+	m.Machine = readCPUStat().since(t.machine)
 }
 
 // child runs a program as a child process and measures it: wall time, CPU
@@ -164,152 +169,4 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// clockTick is the unit of CPU times in /proc: USER_HZ, 100 on Linux.
-const clockTick = 10 * time.Millisecond
-
-// A backendSampler follows the CPU of the PostgreSQL backends serving one
-// database during a step, by reading /proc every few milliseconds: a
-// backend that exits takes its CPU time with it, so the last reading
-// before it exits is what counts. Other databases of the server are not
-// counted. A backend that lives less than one
-// period is missed.
-type backendSampler struct {
-	database string
-	stop     chan struct{}
-	done     chan struct{}
-	first    map[int]uint64 // ticks of each backend when first seen
-	last     map[int]uint64
-	existed  map[int]bool // backends alive when the step began
-	other    map[int]bool // processes that are not backends of the database
-}
-
-const samplePeriod = 20 * time.Millisecond
-
-func startBackendSampler(database string) *backendSampler {
-	s := &backendSampler{database: database, stop: make(chan struct{}), done: make(chan struct{}),
-		first: make(map[int]uint64), last: make(map[int]uint64), existed: make(map[int]bool), other: make(map[int]bool)}
-	s.sample()
-	for pid := range s.last {
-		s.existed[pid] = true
-	}
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(samplePeriod)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stop:
-				s.sample()
-				return
-			case <-t.C:
-				s.sample()
-			}
-		}
-	}()
-	return s
-}
-
-// finish stops sampling and returns the CPU the backends used since the
-// start and how many backends served the database meanwhile.
-func (s *backendSampler) finish() (time.Duration, int) {
-	close(s.stop)
-	<-s.done
-	var ticks uint64
-	for pid, last := range s.last {
-		if s.existed[pid] {
-			ticks += last - s.first[pid]
-		} else {
-			ticks += last
-		}
-	}
-	return time.Duration(ticks) * clockTick, len(s.last)
-}
-
-func (s *backendSampler) sample() {
-	dirs, err := os.ReadDir("/proc")
-	if err != nil {
-		return
-	}
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil || s.other[pid] {
-			continue
-		}
-		ticks, ok := backendTicks(pid, s.database)
-		if !ok {
-			// Processes do not become backends: do not read this one again.
-			s.other[pid] = true
-			continue
-		}
-		if _, seen := s.first[pid]; !seen {
-			s.first[pid] = ticks
-		}
-		s.last[pid] = ticks
-	}
-}
-
-// backendTicks returns the user and system CPU ticks of process pid if it
-// is a PostgreSQL backend connected to database.
-func backendTicks(pid int, database string) (uint64, bool) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	b, err := os.ReadFile(dir + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// pid (comm) state ppid ...: utime and stime are fields 14 and 15;
-	// comm may hold spaces, so count from its ')'.
-	st := string(b)
-	open, end := strings.IndexByte(st, '('), strings.LastIndexByte(st, ')')
-	if open < 0 || end < open || st[open+1:end] != "postgres" {
-		return 0, false
-	}
-	// A backend's title: "postgres: 15/main: user database host(port) state".
-	cmd, err := os.ReadFile(dir + "/cmdline")
-	if err != nil || !strings.Contains(string(cmd), " "+database+" ") {
-		return 0, false
-	}
-	f := strings.Fields(st[end+1:])
-	if len(f) < 13 {
-		return 0, false
-	}
-	u, _ := strconv.ParseUint(f[11], 10, 64)
-	k, _ := strconv.ParseUint(f[12], 10, 64)
-	return u + k, true
-}
-
-// cpuStat is the machine's CPU time so far, from /proc/stat, in clock ticks.
-type cpuStat struct{ busy, total uint64 }
-
-func readCPUStat() cpuStat {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return cpuStat{}
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	fields := strings.Fields(line)
-	if len(fields) < 5 || fields[0] != "cpu" {
-		return cpuStat{}
-	}
-	var s cpuStat
-	for i, f := range fields[1:] {
-		v, _ := strconv.ParseUint(f, 10, 64)
-		if i >= 8 { // guest time is counted in user already
-			break
-		}
-		s.total += v
-		if i != 3 && i != 4 { // idle, iowait
-			s.busy += v
-		}
-	}
-	return s
-}
-
-// busySince returns the fraction of CPU time spent busy since earlier.
-func (s cpuStat) busySince(earlier cpuStat) float64 {
-	if s.total <= earlier.total {
-		return 0
-	}
-	return float64(s.busy-earlier.busy) / float64(s.total-earlier.total)
 }

@@ -31,11 +31,19 @@ const measuredText = "The API is `load/algoregtest` in fast mode (it decodes and
 	"bench process on loopback. algoreg-etl is built once with `go build -o` and run as a child process. Rows are the rows read " +
 	"(for algoreg-etl, the run row's extracted customers and relations); HTTP calls come from the sandbox's counter; peak RSS from the " +
 	"child's `VmHWM` in /proc/PID/status, read every 20 ms (not the rusage's maxrss, which counts the bench process's own peak, " +
-	"the child being forked from it); \"CPU/row: child\" from the child's rusage; \"PostgreSQL\" is the CPU of the server's backends connected to the bench's " +
-	"database, read from /proc every 20 ms (backends of other databases are not counted), and \"DB conns\" " +
-	"how many such backends served the step, one per connection opened; \"sandbox\" is the bench process's own CPU (the sandbox " +
-	"and that sampling); \"machine busy\" is the share of both cores in use (/proc/stat), everything included. A step that runs " +
-	"longer than `-step-timeout` (5 minutes) is interrupted with SIGINT, as an operator would, and marked so.\n\n"
+	"the child being forked from it). \"DB conns\" is how many backends served the bench's database during the step, one per connection opened.\n\n" +
+	"The CPU columns are CPU time per row read, and add up to the time the machine's cores were busy during the step: " +
+	"\"CPU/row: child\" from the child's rusage; \"PostgreSQL\", the server's backends connected to the bench's database and their " +
+	"parallel workers; \"PG server\", the server's own processes (postmaster, checkpointer, background writer, WAL writer, autovacuum), " +
+	"which write out and flush what the backends commit; \"sandbox\", the bench process's own CPU (the sandbox, and the sampling of /proc); " +
+	"\"kernel threads\", I/O completion, soft interrupts, the file system's journal; \"other processes\", every other process of the " +
+	"machine, backends of other databases included: work the bench does not cause (other users of a shared machine); \"unseen\", busy " +
+	"time that no process accounts for (processes that lived less than a sampling period, time the hypervisor took). Processes are read " +
+	"from /proc every 20 ms (those that are neither PostgreSQL's nor the bench's every 100 ms), and a process that exits is counted " +
+	"up to its last reading. \"machine busy\" is the share of both cores in use (/proc/stat), everything included, and that busy time " +
+	"per row; \"sys, iowait\" are the shares of system time (interrupts included; it is part of the processes' CPU above) and of " +
+	"idle time waiting for I/O. A step that runs longer than `-step-timeout` (5 minutes) is interrupted with SIGINT, as an operator " +
+	"would, and marked so.\n\n"
 
 // analysisHeading starts the hand-written part of BENCHMARKS.md, which the
 // bench keeps when it rewrites the file.
@@ -62,29 +70,27 @@ func (r *report) find(size int, step string) (measure, bool) {
 	return measure{}, false
 }
 
-// table returns the figures as a Markdown table.
+// table returns the figures as a Markdown table. The CPU columns, per
+// row read, add up to the machine's busy time.
 func (r *report) table() string {
 	var b strings.Builder
-	b.WriteString("| customers | step | rows | wall | rows/s | × ref | peak RSS | HTTP calls | DB conns | CPU/row: child | PostgreSQL | sandbox | machine busy | note |\n")
-	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| customers | step | rows | wall | rows/s | × ref | peak RSS | HTTP calls | DB conns | CPU/row: child | PostgreSQL | PG server | sandbox | kernel threads | other processes | unseen | machine busy | sys, iowait | note |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, m := range r.measures {
 		ratio := "-"
 		if ref, ok := r.find(m.Size, stepRef); ok && m.Step != stepGenerate && ref.rowsPerSec() > 0 {
 			ratio = fmt.Sprintf("%.2f", m.rowsPerSec()/ref.rowsPerSec())
 		}
 		perRow := func(d time.Duration) string {
-			if d <= 0 || m.Rows == 0 {
+			if d == 0 || m.Rows == 0 {
 				return "-"
 			}
-			return fmt.Sprintf("%.1f µs", float64(d.Microseconds())/float64(m.Rows))
+			return fmt.Sprintf("%.1f µs", float64(d.Nanoseconds())/1e3/float64(m.Rows))
 		}
-		sandbox := time.Duration(0)
-		if m.Requests > 0 {
-			sandbox = m.SandboxCPU
-		}
-		fmt.Fprintf(&b, "| %d | %s | %d | %.2f s | %.0f | %s | %s | %s | %d | %s | %s | %s | %.0f%% | %s |\n",
+		fmt.Fprintf(&b, "| %d | %s | %d | %.2f s | %.0f | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %.0f%% = %s | %.0f%%, %.0f%% | %s |\n",
 			m.Size, m.Step, m.Rows, m.Wall.Seconds(), m.rowsPerSec(), ratio, mib(m.MaxRSS), requests(m.Requests), m.Backends,
-			perRow(m.CPU), perRow(m.PostgresCPU), perRow(sandbox), 100*m.Busy, m.Note)
+			perRow(m.CPU), perRow(m.PostgresCPU), perRow(m.ServerCPU), perRow(m.SandboxCPU), perRow(m.KernelCPU), perRow(m.OtherCPU),
+			perRow(m.unseenCPU()), 100*m.Machine.Busy, perRow(m.Machine.BusyCPU), 100*m.Machine.Sys, 100*m.Machine.IOWait, m.Note)
 	}
 	return b.String()
 }
