@@ -8,44 +8,25 @@ import (
 	"sync"
 )
 
-// encoder is a reusable request buffer with its JSON encoder.
+// encoder is a reusable request buffer.
 type encoder struct {
 	buf bytes.Buffer
-	enc *json.Encoder
 }
 
-var encoders = sync.Pool{New: func() any {
-	e := new(encoder)
-	e.enc = json.NewEncoder(&e.buf)
-	e.enc.SetEscapeHTML(false) // names may hold & < >; no HTML reads this
-	return e
-}}
+var encoders = sync.Pool{New: func() any { return new(encoder) }}
 
 // AppendCustomer appends c's JSON encoding, as a request carries it, to dst
 // and returns the extended buffer: encoding/json's encoding, without its
 // escaping of <, > and & (no HTML reads it). It ignores c.Encoded. It fails
 // only if c holds raw JSON that is not valid.
 func AppendCustomer(dst []byte, c *Customer) ([]byte, error) {
-	return appendValue(dst, c)
+	return appendCustomer(dst, c)
 }
 
 // AppendRelation appends r's JSON encoding, as a request carries it, to
 // dst, as AppendCustomer does for a customer.
 func AppendRelation(dst []byte, r *Relation) ([]byte, error) {
-	return appendValue(dst, r)
-}
-
-// appendValue appends v's encoding by a pooled encoder, without the
-// newline the encoder ends it with.
-func appendValue(dst []byte, v any) ([]byte, error) {
-	e := encoders.Get().(*encoder)
-	defer release(e)
-	e.buf.Reset()
-	if err := e.enc.Encode(v); err != nil {
-		return dst, err
-	}
-	b := e.buf.Bytes()
-	return append(dst, b[:len(b)-1]...), nil
+	return appendRelation(dst, r)
 }
 
 // requestBody is the body of one call: an io.ReadCloser over a pooled
@@ -81,11 +62,11 @@ func encodeRequest(req *SaveRequest) (*requestBody, error) {
 func writeRequest(e *encoder, req *SaveRequest) error {
 	buf := &e.buf
 	buf.WriteByte('{')
-	err := writeRecords(e, `"customers":[`, req.Customers, func(c *Customer) json.RawMessage { return c.Encoded })
+	err := writeRecords(e, `"customers":[`, req.Customers, func(c *Customer) json.RawMessage { return c.Encoded }, appendCustomer)
 	if err != nil {
 		return err
 	}
-	err = writeRecords(e, `"relations":[`, req.Relations, func(r *Relation) json.RawMessage { return r.Encoded })
+	err = writeRecords(e, `"relations":[`, req.Relations, func(r *Relation) json.RawMessage { return r.Encoded }, appendRelation)
 	if err != nil {
 		return err
 	}
@@ -99,8 +80,9 @@ func writeRequest(e *encoder, req *SaveRequest) error {
 
 // writeRecords writes a non-empty list of records after its opening, then
 // a comma: each record's encoding when it has one (encoded), else the
-// record encoded by e. An empty list is omitted.
-func writeRecords[T any](e *encoder, opening string, recs []T, encoded func(*T) json.RawMessage) error {
+// record encoded by appendRecord. An empty list is omitted.
+func writeRecords[T any](e *encoder, opening string, recs []T, encoded func(*T) json.RawMessage,
+	appendRecord func([]byte, *T) ([]byte, error)) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -113,10 +95,11 @@ func writeRecords[T any](e *encoder, opening string, recs []T, encoded func(*T) 
 			e.buf.Write(b)
 			continue
 		}
-		if err := e.enc.Encode(&recs[i]); err != nil {
+		b, err := appendRecord(e.buf.AvailableBuffer(), &recs[i])
+		if err != nil {
 			return err
 		}
-		e.buf.Truncate(e.buf.Len() - 1) // the encoder's newline
+		e.buf.Write(b)
 	}
 	e.buf.WriteString("],")
 	return nil
