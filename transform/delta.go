@@ -70,32 +70,75 @@ func deltaEncoded(cur, out *load.Customer) json.RawMessage {
 	if enc == nil || len(out.Variations) != len(cur.Variations) {
 		return nil
 	}
-	for _, f := range []struct {
-		name     string
+	var drop [2]int // where the members to leave out start in enc, in order; -1 for none
+	for i, f := range [...]struct {
+		member   string
 		cur, out json.RawMessage
-	}{{"review_groups", cur.ReviewGroups, out.ReviewGroups}, {"contacts", cur.Contacts, out.Contacts}} {
+	}{{rgMember, cur.ReviewGroups, out.ReviewGroups}, {contactsMember, cur.Contacts, out.Contacts}} {
+		drop[i] = -1
 		if bytes.Equal(f.cur, f.out) {
 			continue
 		}
 		if f.out != nil || !isEmptyArray(f.cur) {
 			return nil
 		}
-		var ok bool
-		if enc, ok = dropEmptyMember(enc, f.name); !ok {
+		if drop[i] = emptyMember(enc, f.member); drop[i] < 0 {
 			return nil
 		}
 	}
-	return enc
+	if drop == [2]int{-1, -1} {
+		return enc
+	}
+	b := make([]byte, 0, len(enc))
+	from := 0
+	for i, member := range [...]string{rgMember, contactsMember} {
+		if drop[i] >= 0 {
+			b = append(b, enc[from:drop[i]]...)
+			from = drop[i] + len(member) + len("[]")
+		}
+	}
+	return append(b, enc[from:]...)
 }
 
-// dropEmptyMember returns a copy of enc, a compact JSON object, without its
-// member name, whose value is []; ok is false if enc has no such member
-// after its first. Only the object's own members are looked at, not those
-// of objects inside it.
-func dropEmptyMember(enc []byte, name string) (_ []byte, ok bool) {
-	member := `,"` + name + `":[]`
+// The names of review_groups and contacts, as an encoding writes them
+// after the member before them.
+const (
+	rgMember       = `,"review_groups":`
+	contactsMember = `,"contacts":`
+)
+
+// emptyMember returns where member, rgMember or contactsMember, starts in
+// enc, a customer's encoding by [load.AppendCustomer] that holds it, when
+// its value is []; -1 otherwise.
+//
+// The member is found without reading enc byte by byte. Outside its raw
+// JSON members, the encoding holds `,"` only before a member's name or
+// before a string of a list (a quote inside a string is escaped), and a
+// string of a list is followed by a comma or a bracket, never a colon. So
+// the first `,"review_groups":` is the member, which comes before any raw
+// JSON; and the first `,"contacts":` is the member unless review_groups
+// comes before it, and is then skipped: contacts follows it.
+func emptyMember(enc []byte, member string) int {
+	i := bytes.Index(enc, []byte(rgMember))
+	if member == contactsMember {
+		c := bytes.Index(enc, []byte(contactsMember))
+		if i >= 0 && (c < 0 || i < c) {
+			c = skipValue(enc, i+len(rgMember))
+		}
+		i = c
+	}
+	if i < 0 || !bytes.HasPrefix(enc[i:], []byte(member)) || !bytes.HasPrefix(enc[i+len(member):], []byte("[]")) {
+		return -1
+	}
+	return i
+}
+
+// skipValue returns the end of the compact JSON value that starts at
+// enc[i]: the index of the comma or closing bracket after it.
+func skipValue(enc []byte, i int) int {
 	depth, inString, escaped := 0, false, false
-	for i, c := range enc {
+	for ; i < len(enc); i++ {
+		c := enc[i]
 		switch {
 		case inString:
 			switch {
@@ -111,12 +154,15 @@ func dropEmptyMember(enc []byte, name string) (_ []byte, ok bool) {
 		case c == '{' || c == '[':
 			depth++
 		case c == '}' || c == ']':
+			if depth == 0 {
+				return i
+			}
 			depth--
-		case c == ',' && depth == 1 && bytes.HasPrefix(enc[i:], []byte(member)):
-			return append(enc[:i:i], enc[i+len(member):]...), true
+		case c == ',' && depth == 0:
+			return i
 		}
 	}
-	return nil, false
+	return i
 }
 
 // isEmptyArray reports whether raw is the JSON array [].

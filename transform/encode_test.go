@@ -99,6 +99,10 @@ func FuzzEncode(f *testing.F) {
 		}
 		shaped := shapedCustomer(s1, s2, raw, n, b, shape)
 		checkEncodeCustomer(t, &shaped)
+		if _, err := EncodeCustomer(&shaped); err == nil {
+			checkDeltaEncoded(t, nil, &shaped)
+			checkDeltaEncoded(t, &c, &shaped)
+		}
 
 		r := load.Relation{RelationExternalID: s1, ParentCustomerExternalID: s2, ChildCustomerExternalID: s1 + s2,
 			RelationType: n, Disabled: &b, Fields: json.RawMessage(raw)}
@@ -197,6 +201,18 @@ func TestDeltaEncodedEmptyLists(t *testing.T) {
 	}
 	d := Delta(nil, &c)
 	want := `{"external_id":"x,\"contacts\":[]","last_name":"\\","fields":{"a":[1],"contacts":[],"review_groups":[]}}`
+	if string(d.Encoded) != want {
+		t.Errorf("Delta's Encoded = %s, want %s", d.Encoded, want)
+	}
+	checkDeltaEncoded(t, nil, &c)
+
+	// A member named contacts inside review_groups is not the customer's.
+	c = load.Customer{ExternalID: "y", ReviewGroups: json.RawMessage(`[{"x":"\\\"","contacts":[]},"]"]`), Contacts: json.RawMessage(`[]`)}
+	if _, err := EncodeCustomer(&c); err != nil {
+		t.Fatal(err)
+	}
+	d = Delta(nil, &c)
+	want = `{"external_id":"y","review_groups":[{"x":"\\\"","contacts":[]},"]"]}`
 	if string(d.Encoded) != want {
 		t.Errorf("Delta's Encoded = %s, want %s", d.Encoded, want)
 	}
