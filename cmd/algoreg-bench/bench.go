@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
@@ -46,6 +47,7 @@ type measure struct {
 	Wall        time.Duration // wall time of the step
 	MaxRSS      int64         // peak resident memory of the child, bytes; 0 when none
 	Requests    int           // HTTP calls the sandbox answered; -1 when none were possible
+	CallTime    time.Duration // time the sandbox spent in calls, summed over the calls
 	CPU         time.Duration // user+system CPU of the child
 	SandboxCPU  time.Duration // user+system CPU of this process (the sandbox) during the step
 	PostgresCPU time.Duration // user+system CPU of the PostgreSQL backends of the bench's database
@@ -82,6 +84,7 @@ type env struct {
 	etl      string // the algoreg-etl binary
 	self     string // this program, for its child commands
 	sandbox  *algoregtest.Handler
+	callTime atomic.Int64 // nanoseconds the sandbox spent in calls, summed over the calls
 	apiURL   string
 	token    string
 	config   string // the jobs' config file
@@ -214,6 +217,10 @@ func (e *env) runSize(ctx context.Context, n int, profile bool) ([]measure, erro
 	m, err := e.etlRun(ctx, stepLatency, e.latConf,
 		[]string{"backfill", "--all", "--full", job})
 	e.sandbox.SetFaults(algoregtest.Faults{})
+	if m.Requests > 0 && m.Wall > 0 {
+		m.Note += fmt.Sprintf("; calls in flight %.2f of %d on average, %.1f ms a call in the sandbox",
+			m.CallTime.Seconds()/m.Wall.Seconds(), latencyConcurrency, m.CallTime.Seconds()*1000/float64(m.Requests))
+	}
 	if err := add(m, err); err != nil {
 		return out, err
 	}

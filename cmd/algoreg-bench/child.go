@@ -65,7 +65,7 @@ func (e *env) child(ctx context.Context, name, path string, args []string) (meas
 	cmd.WaitDelay = time.Minute
 	cmd.Env = append(os.Environ(), "ALGOREG_TOKEN="+e.token, "ALGOREG_BENCH_DSN="+e.dbURL)
 	cmd.Stdout, cmd.Stderr = &stdout, logFile
-	before := e.sandbox.Requests()
+	before, callTime := e.sandbox.Requests(), e.callTime.Load()
 	t := startTimer(benchDatabase)
 	if err = cmd.Start(); err == nil {
 		peak := watchPeakRSS(cmd.Process.Pid)
@@ -74,6 +74,7 @@ func (e *env) child(ctx context.Context, name, path string, args []string) (meas
 	}
 	t.stop(&m)
 	m.Requests = e.sandbox.Requests() - before
+	m.CallTime = time.Duration(e.callTime.Load() - callTime)
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			m.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())

@@ -218,8 +218,11 @@ func (r *report) write(path string) error {
 		"4. `algoreg-etl run customers`: the first run after the backfill, which has no watermark yet, so it reads every row and skips it as unchanged;\n" +
 		"5. 1% of the clients and of the links changed (`UPDATE ... WHERE id % 100 = 0`), then `algoreg-etl run customers`;\n" +
 		"6. `algoreg-etl run customers` again with nothing changed (it re-reads the lookback margin, 1 minute, and skips it);\n" +
-		fmt.Sprintf("7. `algoreg-etl backfill --all --full customers` with %v of latency added by the sandbox to every call, at concurrency %d and chunk_size %d;\n",
-			latency, latencyConcurrency, latencyChunkSize) +
+		fmt.Sprintf("7. `algoreg-etl backfill --all --full customers` with %v of latency added by the sandbox to every call, at concurrency %d and chunk_size %d; "+
+			"its note gives the calls in flight on average (the time the sandbox spent in calls, summed over the calls, divided by the wall time; "+
+			"the bound needs %d) and the time of a call in the sandbox (the latency, then reading and decoding the body). The state tables are not "+
+			"vacuumed between steps, and the server's autovacuum may be off (see its settings above): this step runs over the dead rows the steps before it left;\n",
+			latency, latencyConcurrency, latencyChunkSize, latencyConcurrency) +
 		"8. `algoreg-etl run customers-diff`, a job with `incremental: diff` over the same tables (customers_diff.sql, and relations.sql " +
 		"without cursor_updated_at): its first run, which sends every row;\n" +
 		"9. `algoreg-etl run customers-diff` again, nothing changed: under `risk_scan: auto` it reads the source whole once, comparing every " +

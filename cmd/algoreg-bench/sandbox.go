@@ -25,7 +25,14 @@ func (e *env) serveSandbox() (stop func(), err error) {
 	e.sandbox = algoregtest.NewHandler(e.token)
 	e.sandbox.SetFast(true)
 	e.apiURL = "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: e.sandbox, ReadHeaderTimeout: 10 * time.Second}
+	// The time spent in calls, summed over the calls: divided by a step's
+	// wall time, how many calls were in flight on average.
+	timed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		e.sandbox.ServeHTTP(w, r)
+		e.callTime.Add(int64(time.Since(start)))
+	})
+	srv := &http.Server{Handler: timed, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
