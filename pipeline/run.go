@@ -311,13 +311,9 @@ func (r *run) observer() func(load.Call) {
 
 // tenant records the job's tenant, and finds the jobs that share it: what
 // the API accepted through any of them counts when dependencies are
-// checked. It also drops the claims of external ids that runs of the job
-// killed before their end left.
+// checked.
 func (r *run) tenant(ctx context.Context) error {
 	r.tenantJobs = []string{r.job.Name}
-	if err := r.env.State.ClearClaims(ctx, r.job.Name, 0); err != nil {
-		return err
-	}
 	if r.env.API == nil {
 		return nil
 	}
@@ -506,7 +502,7 @@ func (r *run) checkAhead(ctx context.Context, s *stream) error {
 // close records the run's outcome.
 func (r *run) close(ctx context.Context, runErr error) (*Result, error) {
 	bctx := context.WithoutCancel(ctx)
-	if err := r.env.State.ClearClaims(bctx, r.job.Name, r.id); err != nil {
+	if err := r.env.State.ClearClaims(bctx, r.id); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
 	left, err := r.env.State.RunErrorsOf(bctx, r.id, r.job.Name, r.job.StuckAfter)

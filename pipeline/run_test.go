@@ -458,3 +458,49 @@ func TestRunDrainsCallsInFlightOnCancel(t *testing.T) {
 		t.Errorf("run row %+v", run)
 	}
 }
+
+// TestRunsLeaveNoScratchRows checks that a run's scratch rows, the claims
+// of the external ids it sent first and a reconcile's marks, leave nothing
+// in their tables for later runs to read once it ends, on a state server
+// that never vacuums; and that the claims a killed run left go with it.
+func TestRunsLeaveNoScratchRows(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.insertPeople(t, 1, 50, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	size := func(table string) int64 {
+		t.Helper()
+		var n int64
+		if err := f.env.State.DB().Get(&n, `SELECT pg_relation_size($1::regclass)`, "algoreg_etl."+table); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// A process killed during a run left its claims.
+	killed, err := f.env.State.StartRun(ctx, state.Run{Job: f.job.Name, Kind: state.KindRun})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.env.State.Claim(ctx, killed, f.job.Name, pipeline.StreamCustomers, []string{"C-1"}, []string{"99"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := pipeline.Run(ctx, f.env, f.job, pipeline.Options{Kind: state.KindBackfill})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != state.StatusSucceeded || res.Counts.Sent != 50 {
+		t.Fatalf("backfill after a killed run: %s, %+v; want the 50 rows sent, the killed run's claim ignored", res.Status, res.Counts)
+	}
+	if n := size("run_claims"); n != 0 {
+		t.Errorf("run_claims holds %d bytes after the backfill, want 0", n)
+	}
+	res, err = pipeline.Run(ctx, f.env, f.job, pipeline.Options{Kind: state.KindReconcile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != state.StatusSucceeded || res.Counts.Skipped != 50 {
+		t.Fatalf("reconcile: %s, %+v", res.Status, res.Counts)
+	}
+	if n := size("reconcile_seen"); n != 0 {
+		t.Errorf("reconcile_seen holds %d bytes after the reconcile, want 0", n)
+	}
+}

@@ -360,22 +360,6 @@ SELECT $1, $2, $3, external_id, source_key FROM unnest($4::text[], $5::text[]) A
 ON CONFLICT (run_id, stream, external_id) DO UPDATE SET source_key = c.source_key
 RETURNING external_id, source_key`
 
-// ClearClaims drops the claims of the runs of job: those of run runID when
-// it ends, or, with runID 0, those left by runs of job that a killed
-// process did not end.
-func (s *Store) ClearClaims(ctx context.Context, job string, runID int64) error {
-	var err error
-	if runID == 0 {
-		_, err = s.db.ExecContext(ctx, s.q.clearJobClaims, job)
-	} else {
-		_, err = s.db.ExecContext(ctx, s.q.clearRunClaims, runID)
-	}
-	if err != nil {
-		return fmt.Errorf("state: clear the claims of %s: %w", job, err)
-	}
-	return nil
-}
-
 // SetTenant records that job sends to tenant (the API's base URL), so that
 // the jobs of one tenant share what the API accepted.
 func (s *Store) SetTenant(ctx context.Context, job, tenant string) error {

@@ -2,8 +2,10 @@ package state_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/algoreg/algoreg-etl/state"
 )
@@ -141,17 +143,120 @@ func TestClaims(t *testing.T) {
 	if got, _ := s.Claim(ctx, r1, "customers", "relations", []string{"A"}, []string{"9"}); got["A"] != "9" {
 		t.Errorf("claim of another stream: %v", got)
 	}
-	if err := s.ClearClaims(ctx, "customers", r1); err != nil {
+	if err := s.ClearClaims(ctx, r1); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Claim(ctx, r1, "customers", "customers", []string{"A"}, []string{"5"}); got["A"] != "5" {
 		t.Errorf("claim after the run's claims were cleared: %v", got)
 	}
-	if err := s.ClearClaims(ctx, "people", 0); err != nil {
+	if n := claimsOf(t, s, r2); n != 1 {
+		t.Errorf("claims of another running run after the run's were cleared: %d, want 1", n)
+	}
+}
+
+// claimsOf counts the claims that run holds.
+func claimsOf(t *testing.T, s *state.Store, run int64) int {
+	t.Helper()
+	var n int
+	if err := s.DB().Get(&n, `SELECT count(*) FROM algoreg_etl.run_claims WHERE run_id = $1`, run); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Claim(ctx, r2, "people", "customers", []string{"A"}, []string{"8"}); got["A"] != "8" {
-		t.Errorf("claim after the job's claims were cleared: %v", got)
+	return n
+}
+
+// claimIDs claims n external ids in run.
+func claimIDs(t *testing.T, s *state.Store, run int64, job string, n int) {
+	t.Helper()
+	ids, keys := make([]string, n), make([]string, n)
+	for i := range ids {
+		ids[i], keys[i] = fmt.Sprintf("C-%d", i), fmt.Sprint(i)
+	}
+	if _, err := s.Claim(context.Background(), run, job, "customers", ids, keys); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClearClaimsLeavesNoDeadRows checks that the claims of a run that
+// ends leave nothing for the next run to read (the state server may never
+// vacuum), while the claims of another job's run in progress stay.
+func TestClearClaimsLeavesNoDeadRows(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	size := func() int64 {
+		t.Helper()
+		var n int64
+		if err := s.DB().Get(&n, `SELECT pg_relation_size('algoreg_etl.run_claims')`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	backfill, other := startRun(t, s, "customers", state.KindBackfill), startRun(t, s, "people", state.KindRun)
+	claimIDs(t, s, backfill, "customers", 5000)
+	claimIDs(t, s, other, "people", 10)
+	// Another run is running: only the backfill's claims go.
+	if err := s.ClearClaims(ctx, backfill); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := claimsOf(t, s, backfill), claimsOf(t, s, other); n != 0 || m != 10 {
+		t.Errorf("after the backfill's end: %d claims of it, %d of the other run; want 0 and 10", n, m)
+	}
+	for _, id := range []int64{backfill, other} {
+		if err := s.FinishRun(ctx, id, state.StatusSucceeded, state.Counts{}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The last run to end empties the table, dead rows included.
+	run := startRun(t, s, "customers", state.KindRun)
+	claimIDs(t, s, run, "customers", 10)
+	if err := s.ClearClaims(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if n := size(); n != 0 {
+		t.Errorf("run_claims holds %d bytes after the last run ended, want 0", n)
+	}
+	// A session that uses the table does not make the end of a run wait:
+	// the run deletes its own claims.
+	run = startRun(t, s, "customers", state.KindRun)
+	claimIDs(t, s, run, "customers", 10)
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`SELECT count(*) FROM algoreg_etl.run_claims`); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.ClearClaims(cctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if n := claimsOf(t, s, run); n != 0 {
+		t.Errorf("%d claims of the run left while another session used the table, want 0", n)
+	}
+}
+
+// TestAbandonRunsDropsClaims checks that the claims of a run whose
+// process died go when the next run of its job closes it, and those of
+// another job's run stay.
+func TestAbandonRunsDropsClaims(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	killed, other := startRun(t, s, "customers", state.KindBackfill), startRun(t, s, "people", state.KindRun)
+	claimIDs(t, s, killed, "customers", 100)
+	claimIDs(t, s, other, "people", 10)
+	if err := s.MarkSeen(ctx, killed, "customers", []string{"C-1", "C-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AbandonRuns(ctx, "customers"); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := claimsOf(t, s, killed), claimsOf(t, s, other); n != 0 || m != 10 {
+		t.Errorf("after the killed run was closed: %d claims of it, %d of the other job's run; want 0 and 10", n, m)
+	}
+	var seen int
+	if err := s.DB().Get(&seen, `SELECT count(*) FROM algoreg_etl.reconcile_seen WHERE run_id = $1`, killed); err != nil || seen != 0 {
+		t.Errorf("marks of the killed run: %d, %v; want 0", seen, err)
 	}
 }
 

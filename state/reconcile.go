@@ -104,14 +104,6 @@ func (s *Store) forgetIDs(ctx context.Context, q conn, job, stream string, exter
 
 const forget = `DELETE FROM {s}.sent_records WHERE job = $1 AND stream = $2 AND external_id = ANY($3::text[])`
 
-// ClearSeen drops the marks of reconcile run runID.
-func (s *Store) ClearSeen(ctx context.Context, runID int64) error {
-	if _, err := s.db.ExecContext(ctx, s.q.clearSeen, runID); err != nil {
-		return fmt.Errorf("state: clear the marks of run %d: %w", runID, err)
-	}
-	return nil
-}
-
 // SetRunWarning stores what a run found wrong with the job itself although
 // it went on (runs.warning); "" for none.
 func (s *Store) SetRunWarning(ctx context.Context, runID int64, warning string) error {

@@ -348,20 +348,20 @@ func (s *Store) SetRunRiskScan(ctx context.Context, id int64, disable bool) erro
 // AbandonRuns marks job's runs that are still running as interrupted, with
 // the error "process ended without closing the run" or, for a run that
 // started before the state database's server last started, "lost the state
-// database: its server restarted at ..., during the run", and returns how
-// many it marked. Only the holder of the job's lock can have a running run, so
+// database: its server restarted at ..., during the run", drops the scratch
+// rows they left (their claims and reconcile marks), and returns how many
+// it marked. Only the holder of the job's lock can have a running run, so
 // the holder calls this right after taking the lock, to close the runs of a
 // process that died.
 func (s *Store) AbandonRuns(ctx context.Context, job string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q.abandonRuns, job)
-	if err != nil {
+	var ids []int64
+	if err := s.db.SelectContext(ctx, &ids, s.q.abandonRuns, job); err != nil {
 		return 0, fmt.Errorf("state: abandon runs of job %q: %w", job, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
+	if err := s.clearRunsScratch(ctx, ids); err != nil {
 		return 0, fmt.Errorf("state: abandon runs of job %q: %w", job, err)
 	}
-	return n, nil
+	return int64(len(ids)), nil
 }
 
 const abandonRuns = `UPDATE {s}.runs SET
@@ -370,7 +370,8 @@ const abandonRuns = `UPDATE {s}.runs SET
 		THEN 'lost the state database: its server restarted at '
 			|| to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC, during the run'
 		ELSE 'process ended without closing the run' END
-WHERE job = $1 AND status = 'running'`
+WHERE job = $1 AND status = 'running'
+RETURNING id`
 
 // Run returns the run with the given ID; the error wraps [sql.ErrNoRows]
 // when there is none.

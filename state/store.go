@@ -96,11 +96,12 @@ type queries struct {
 	openErrors, heldErrors, stuckErrors   string
 
 	lockOpenErrors, seenAgain, insertSeenBy, supersede, runErrors, release string
-	claim, clearJobClaims, clearRunClaims, setTenant, tenantJobs, accepted string
+	claim, setTenant, tenantJobs, accepted                                 string
+	claims, seen                                                           scratchQueries
 
 	sent, accept, resolve string
 
-	markSeen, analyzeSeen, countMissing, missing, forget, clearSeen, setRunDetails, setRunWarning string
+	markSeen, analyzeSeen, countMissing, missing, forget, setRunDetails, setRunWarning string
 }
 
 // newQueries builds the Store's SQL once, replacing "{s}" with the quoted
@@ -148,8 +149,8 @@ func newQueries(schema string) queries {
 		runErrors:      s(runErrors),
 		release:        s(release),
 		claim:          s(claim),
-		clearJobClaims: s(`DELETE FROM {s}.run_claims WHERE job = $1`),
-		clearRunClaims: s(`DELETE FROM {s}.run_claims WHERE run_id = $1`),
+		claims:         newScratchQueries(s, "run_claims"),
+		seen:           newScratchQueries(s, "reconcile_seen"),
 		setTenant:      s(setTenant),
 		tenantJobs:     s(tenantJobs),
 		accepted:       s(accepted),
@@ -163,7 +164,6 @@ func newQueries(schema string) queries {
 		countMissing:  s(countMissing),
 		missing:       s(missing),
 		forget:        s(forget),
-		clearSeen:     s(`DELETE FROM {s}.reconcile_seen WHERE run_id = $1`),
 		setRunDetails: s(`UPDATE {s}.runs SET details = $2 WHERE id = $1`),
 		setRunWarning: s(`UPDATE {s}.runs SET warning = NULLIF($2, '') WHERE id = $1`),
 	}
