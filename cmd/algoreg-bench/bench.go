@@ -54,6 +54,7 @@ type measure struct {
 	ServerCPU   time.Duration // user+system CPU of the PostgreSQL server's own processes (WAL writer, checkpointer, ...)
 	KernelCPU   time.Duration // user+system CPU of kernel threads
 	OtherCPU    time.Duration // user+system CPU of every other process of the machine
+	Server      string        // the server's processes that used most of ServerCPU
 	Others      string        // the commands that used most of OtherCPU
 	Backends    int           // backends (connections) that served the bench's database
 	Machine     cpuShare      // how the machine's CPUs were used during the step
@@ -67,6 +68,14 @@ func (m measure) rowsPerSec() float64 {
 		return 0
 	}
 	return float64(m.Rows) / m.Wall.Seconds()
+}
+
+// perRow returns d per row read, in µs; "-" for none.
+func (m measure) perRow(d time.Duration) string {
+	if d == 0 || m.Rows == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f µs", float64(d.Nanoseconds())/1e3/float64(m.Rows))
 }
 
 // unseenCPU returns the machine's busy time during the step that no
@@ -168,9 +177,9 @@ func (e *env) runSize(ctx context.Context, n int, profile bool) ([]measure, erro
 			out = append(out, m)
 			fmt.Fprintf(os.Stderr, "  %-34s %9d rows %8.2fs %9.0f rows/s  RSS %s  requests %s  %s\n",
 				m.Step, m.Rows, m.Wall.Seconds(), m.rowsPerSec(), mib(m.MaxRSS), requests(m.Requests), m.Note)
-			if m.Others != "" {
-				fmt.Fprintf(os.Stderr, "  %34s other processes: %s\n", "", m.Others)
-			}
+			fmt.Fprintf(os.Stderr, "  %34s CPU per row: child %s, PostgreSQL %s, PG server %s (%s), sandbox %s, kernel %s, other processes %s (%s), unseen %s\n",
+				"", m.perRow(m.CPU), m.perRow(m.PostgresCPU), m.perRow(m.ServerCPU), m.Server, m.perRow(m.SandboxCPU),
+				m.perRow(m.KernelCPU), m.perRow(m.OtherCPU), m.Others, m.perRow(m.unseenCPU()))
 		}
 		return err
 	}

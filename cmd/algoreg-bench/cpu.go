@@ -28,10 +28,14 @@ type procClass int
 const (
 	classIgnored procClass = iota // this process and its children, measured by their rusage
 	classBackend                  // a backend of the bench's database, or a parallel worker of one
-	classServer                   // the rest of the PostgreSQL server: postmaster, checkpointer, WAL writer, background writer, autovacuum, ...
+	classServer                   // the PostgreSQL server's background processes: checkpointer, WAL writer, background writer, autovacuum, ...
 	classKernel                   // a kernel thread: I/O completion, soft interrupts, the file system's journal, ...
 	classOther                    // any other process, backends of other databases included
 	numClasses
+
+	// classUnknown is a backend forked but not yet titled: it is read
+	// again at the next sample.
+	classUnknown procClass = -1
 )
 
 // serverProcesses are the titles of the PostgreSQL server's own processes,
@@ -78,6 +82,7 @@ type cpuSampler struct {
 type cpuUse struct {
 	byClass  [numClasses]time.Duration
 	backends int    // backends that served the bench's database
+	server   string // the server's processes that used most of classServer's CPU, with their share
 	others   string // the commands that used most of classOther's CPU, with their share
 }
 
@@ -113,27 +118,36 @@ func (s *cpuSampler) finish() cpuUse {
 	<-s.done
 	var u cpuUse
 	ticks := s.gone
-	byName := make(map[string]uint64)
+	byName := [numClasses]map[string]uint64{classServer: {}, classOther: {}}
 	for _, p := range s.procs {
 		t := p.ticks()
 		ticks[p.class] += t
 		if p.conn {
 			u.backends++
 		}
-		if p.class == classOther && t > 0 {
-			byName[p.name] += t
+		if m := byName[p.class]; m != nil && t > 0 {
+			m[p.name] += t
 		}
 	}
 	for c, t := range ticks {
 		u.byClass[c] = time.Duration(t) * clockTick
 	}
-	names := slices.SortedFunc(maps.Keys(byName), func(a, b string) int { return cmp.Compare(byName[b], byName[a]) })
-	var top []string
-	for _, n := range names[:min(len(names), 4)] {
-		top = append(top, fmt.Sprintf("%s %.0f%%", n, 100*float64(byName[n])/float64(ticks[classOther])))
-	}
-	u.others = strings.Join(top, ", ")
+	u.server, u.others = top(byName[classServer]), top(byName[classOther])
 	return u
+}
+
+// top returns the four names that used the most ticks, with their share.
+func top(ticks map[string]uint64) string {
+	var total uint64
+	for _, t := range ticks {
+		total += t
+	}
+	names := slices.SortedFunc(maps.Keys(ticks), func(a, b string) int { return cmp.Compare(ticks[b], ticks[a]) })
+	var out []string
+	for _, n := range names[:min(len(names), 4)] {
+		out = append(out, fmt.Sprintf("%s %.0f%%", n, 100*float64(ticks[n])/float64(total)))
+	}
+	return strings.Join(out, ", ")
 }
 
 // sample reads the processes of /proc: PostgreSQL's and new ones always,
@@ -161,9 +175,17 @@ func (s *cpuSampler) sample(all bool) {
 			p = nil
 		}
 		if p == nil {
-			p = &proc{start: st.start, first: st.ticks, name: st.comm}
-			p.class, p.conn = s.classify(pid, st)
-			if p.class == classOther && st.comm == "postgres" {
+			class, conn := s.classify(pid, st)
+			if class == classUnknown {
+				continue // counted from its start once it has a title
+			}
+			p = &proc{start: st.start, first: st.ticks, name: st.comm, class: class, conn: conn}
+			switch {
+			case p.class == classServer:
+				p.name = serverProcess(pid)
+			case st.comm == "postgres" && serverProcess(pid) == "postmaster":
+				p.name = "postgres (the postmaster: a fork per connection, to any database)"
+			case st.comm == "postgres":
 				p.name = "postgres (backends of other databases)"
 			}
 			s.procs[pid] = p
@@ -189,7 +211,15 @@ func (s *cpuSampler) classify(pid int, st procStat) (procClass, bool) {
 	}
 	title := string(b)
 	if !strings.HasPrefix(title, "postgres: ") {
-		return classServer, false // the postmaster keeps its command line
+		// A backend keeps the postmaster's command line from its fork
+		// until it has read the connection's database.
+		if parent, ok := readProcStat(atoi(st.ppid)); ok && parent.comm == "postgres" {
+			return classUnknown, false
+		}
+		// The postmaster: it forks a backend for each connection to any
+		// database of the server, and on a shared server most are not
+		// the bench's.
+		return classOther, false
 	}
 	// A backend's title: "postgres: 15/main: user database host(port) state".
 	if strings.Contains(title, " "+s.database+" ") {
@@ -214,6 +244,23 @@ func (s *cpuSampler) classify(pid int, st procStat) (procClass, bool) {
 		}
 	}
 	return classOther, false
+}
+
+// serverProcess names a process of the PostgreSQL server by its title:
+// "checkpointer", "walwriter", ...; "postmaster" for the postmaster, whose
+// command line is not a title.
+func serverProcess(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	title := strings.TrimRight(string(b), " \x00")
+	if err != nil || !strings.HasPrefix(title, "postgres: ") {
+		return "postmaster"
+	}
+	return title[strings.LastIndex(title, ": ")+2:]
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // procStat is what a cpuSampler reads of /proc/PID/stat.

@@ -34,10 +34,11 @@ const measuredText = "The API is `load/algoregtest` in fast mode (it decodes and
 	"the child being forked from it). \"DB conns\" is how many backends served the bench's database during the step, one per connection opened.\n\n" +
 	"The CPU columns are CPU time per row read, and add up to the time the machine's cores were busy during the step: " +
 	"\"CPU/row: child\" from the child's rusage; \"PostgreSQL\", the server's backends connected to the bench's database and their " +
-	"parallel workers; \"PG server\", the server's own processes (postmaster, checkpointer, background writer, WAL writer, autovacuum), " +
-	"which write out and flush what the backends commit; \"sandbox\", the bench process's own CPU (the sandbox, and the sampling of /proc); " +
+	"parallel workers; \"PG server\", the server's background processes (checkpointer, background writer, WAL writer, autovacuum), " +
+	"which write out and flush what the backends of every database dirty and commit, mostly the bench's when it writes; \"sandbox\", the bench process's own CPU (the sandbox, and the sampling of /proc); " +
 	"\"kernel threads\", I/O completion, soft interrupts, the file system's journal; \"other processes\", every other process of the " +
-	"machine, backends of other databases included: work the bench does not cause (other users of a shared machine); \"unseen\", busy " +
+	"machine, backends of other databases and the postmaster (which forks a backend per connection, to any database) included: " +
+	"work the bench does not cause, or hardly (other users of a shared machine); \"unseen\", busy " +
 	"time that no process accounts for (processes that lived less than a sampling period, time the hypervisor took). Processes are read " +
 	"from /proc every 20 ms (those that are neither PostgreSQL's nor the bench's every 100 ms), and a process that exits is counted " +
 	"up to its last reading. \"machine busy\" is the share of both cores in use (/proc/stat), everything included, and that busy time " +
@@ -81,12 +82,7 @@ func (r *report) table() string {
 		if ref, ok := r.find(m.Size, stepRef); ok && m.Step != stepGenerate && ref.rowsPerSec() > 0 {
 			ratio = fmt.Sprintf("%.2f", m.rowsPerSec()/ref.rowsPerSec())
 		}
-		perRow := func(d time.Duration) string {
-			if d == 0 || m.Rows == 0 {
-				return "-"
-			}
-			return fmt.Sprintf("%.1f µs", float64(d.Nanoseconds())/1e3/float64(m.Rows))
-		}
+		perRow := m.perRow
 		fmt.Fprintf(&b, "| %d | %s | %d | %.2f s | %.0f | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %.0f%% = %s | %.0f%%, %.0f%% | %s |\n",
 			m.Size, m.Step, m.Rows, m.Wall.Seconds(), m.rowsPerSec(), ratio, mib(m.MaxRSS), requests(m.Requests), m.Backends,
 			perRow(m.CPU), perRow(m.PostgresCPU), perRow(m.ServerCPU), perRow(m.SandboxCPU), perRow(m.KernelCPU), perRow(m.OtherCPU),
