@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -450,7 +451,11 @@ type scanner struct {
 	kinds    []kind // per result column
 	dest     []any  // scan destinations, reused for every row
 	colIndex []int  // result column of each of cols
+	values   []any  // backing of the next rows' Values, allocated for several rows at once
 }
+
+// valuesBatch is how many rows' Values one allocation holds.
+const valuesBatch = 64
 
 type kind int
 
@@ -510,20 +515,16 @@ func newScanner(rows *sql.Rows, q Query) (*scanner, error) {
 		switch {
 		case i == s.key:
 			s.dest[i] = new(sql.NullString)
-		case k == kInt:
-			s.dest[i] = new(sql.NullInt64)
-		case k == kFloat:
-			s.dest[i] = new(sql.NullFloat64)
-		case k == kBool:
-			s.dest[i] = new(sql.NullBool)
-		case k == kTime:
+		case i == s.updated:
 			s.dest[i] = new(sql.NullTime)
 		case k == kTextArray:
 			s.dest[i] = new(nullStrings)
 		case k == kJSON:
 			s.dest[i] = new([]byte)
 		default:
-			s.dest[i] = new(sql.NullString)
+			// The driver's own value, already of the column's Go type
+			// for most types: kept as it is, not copied and boxed again.
+			s.dest[i] = new(any)
 		}
 	}
 	return s, nil
@@ -571,11 +572,76 @@ func (s *scanner) scan(rows *sql.Rows) (Row, error) {
 		// UTC; it was written in s.loc.
 		at = time.Date(at.Year(), at.Month(), at.Day(), at.Hour(), at.Minute(), at.Second(), at.Nanosecond(), s.loc)
 	}
-	row := Row{Pos: Position{UpdatedAt: at, Key: key.String}, Columns: s.cols, Values: make([]any, len(s.cols)), NullCursor: !ts.Valid}
+	n := len(s.cols)
+	if len(s.values) < n {
+		s.values = make([]any, n*valuesBatch)
+	}
+	row := Row{Pos: Position{UpdatedAt: at, Key: key.String}, Columns: s.cols, Values: s.values[:n:n], NullCursor: !ts.Valid}
+	s.values = s.values[n:]
 	for j, i := range s.colIndex {
-		row.Values[j] = value(s.dest[i])
+		v, err := s.value(i)
+		if err != nil {
+			return Row{}, err
+		}
+		row.Values[j] = v
 	}
 	return row, nil
+}
+
+// value returns the value of result column i of the row just scanned, of
+// the Go type that Row.Values gives its kind, nil for NULL.
+func (s *scanner) value(i int) (any, error) {
+	d, ok := s.dest[i].(*any)
+	if !ok {
+		return value(s.dest[i]), nil
+	}
+	v := *d
+	*d = nil
+	k := s.kinds[i]
+	switch v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		if k == kText {
+			return v, nil
+		}
+	case int64:
+		if k == kInt {
+			return v, nil
+		}
+	case float64:
+		if k == kFloat {
+			return v, nil
+		}
+	case bool:
+		if k == kBool {
+			return v, nil
+		}
+	case time.Time:
+		if k == kTime {
+			return v, nil
+		}
+	}
+	// Any other value is converted as database/sql converts it to the
+	// kind's Go type: []byte, the text form of a type that the driver
+	// does not decode, to a string, for one.
+	var dest sql.Scanner
+	switch k {
+	case kInt:
+		dest = new(sql.NullInt64)
+	case kFloat:
+		dest = new(sql.NullFloat64)
+	case kBool:
+		dest = new(sql.NullBool)
+	case kTime:
+		dest = new(sql.NullTime)
+	default:
+		dest = new(sql.NullString)
+	}
+	if err := dest.Scan(v); err != nil {
+		return nil, fmt.Errorf("extract: scan row: column %d: %w", i+1, err)
+	}
+	return value(dest), nil
 }
 
 // value returns the Go value held by a scan destination, nil for NULL.
@@ -624,9 +690,15 @@ func (n *nullStrings) Scan(src any) error {
 		n.list, n.valid = nil, false
 		return nil
 	}
-	// Most arrays hold no NULL: pq.StringArray reads them without
-	// reflection, and fails on a NULL element, which the slower generic
-	// scan then drops.
+	if b, ok := src.([]byte); ok {
+		if list, ok := scanTextArray(b); ok {
+			n.list, n.valid = list, true
+			return nil
+		}
+	}
+	// Most other arrays hold no NULL either: pq.StringArray reads them
+	// without reflection, and fails on a NULL element, which the slower
+	// generic scan then drops.
 	var fast pq.StringArray
 	if err := fast.Scan(src); err == nil {
 		n.list, n.valid = fast, true
@@ -644,6 +716,64 @@ func (n *nullStrings) Scan(src any) error {
 	}
 	n.list, n.valid = list, true
 	return nil
+}
+
+// scanTextArray returns the elements of src, a one-dimensional array of
+// text without NULL elements in PostgreSQL's text form ({a,"b c"}), as
+// pq.StringArray reads them, in two allocations for most arrays: the
+// elements are parts of one string, but for quoted ones with escapes. ok
+// is false for anything else (NULL elements, more dimensions, explicit
+// bounds, text that is not an array), which pq reads.
+func scanTextArray(src []byte) (list []string, ok bool) {
+	if len(src) < 2 || src[0] != '{' || src[len(src)-1] != '}' || bytes.Contains(src, []byte("NULL")) {
+		return nil, false
+	}
+	if len(src) == 2 {
+		return []string{}, true
+	}
+	s := string(src)
+	list = make([]string, 0, bytes.Count(src, []byte{','})+1)
+	for i := 1; ; {
+		var elem string
+		if s[i] == '"' {
+			var b []byte // the element unescaped, once an escape is met
+			start, j := i+1, i+1
+			for ; j < len(s) && s[j] != '"'; j++ {
+				if s[j] == '\\' {
+					b = append(b, s[start:j]...)
+					j++ // the escaped byte, taken as it is
+					start = j
+				}
+			}
+			if j >= len(s) {
+				return nil, false
+			}
+			if elem = s[start:j]; b != nil {
+				elem = string(append(b, elem...))
+			}
+			i = j + 1
+		} else {
+			j := i
+			for ; j < len(s) && s[j] != ',' && s[j] != '}'; j++ {
+				if c := s[j]; c == '{' || c == '"' || c == '\\' {
+					return nil, false
+				}
+			}
+			if elem = s[i:j]; elem == "" || elem == "NULL" {
+				return nil, false
+			}
+			i = j
+		}
+		list = append(list, elem)
+		switch {
+		case i == len(s)-1 && s[i] == '}':
+			return list, true
+		case i < len(s)-1 && s[i] == ',':
+			i++
+		default:
+			return nil, false
+		}
+	}
 }
 
 // Column describes one column of a query's rows.

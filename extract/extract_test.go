@@ -559,3 +559,44 @@ func TestAheadUsesIndex(t *testing.T) {
 		t.Errorf("plan does not read the (updated_at, id) index:\n%s", text)
 	}
 }
+
+// Columns of types that the driver hands over in another form than
+// Row.Values gives them (numeric, uuid, oid, time, name, interval as text
+// or bytes) arrive as the documented Go type, as do the types it decodes;
+// NULL is nil whatever the type.
+func TestReadOtherTypes(t *testing.T) {
+	db := sqltest.NewDB(t)
+	q := Query{SQL: `SELECT now() AS cursor_updated_at, 'k' AS cursor_key,
+		12.50::numeric AS num, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS id, 42::oid AS o,
+		'12:34:56.5'::time AS t, 'abc'::name AS nm, '1 day 02:00'::interval AS iv, 'ab'::char(3) AS ch,
+		7::int2 AS i2, 1.5::float4 AS f4, 2.25::float8 AS f8, 'x'::varchar AS vc, true AS b,
+		'2024-02-29'::date AS d, '2024-02-29 10:11:12.5+00'::timestamptz AS ts,
+		NULL::numeric AS null_num, NULL::int8 AS null_int, NULL::text AS null_text, NULL::date AS null_date`}
+	rows := readAll(t, db.DB, q, Window{Until: time.Now().Add(time.Hour)}, 10)
+	if len(rows) != 1 {
+		t.Fatalf("got %d rows", len(rows))
+	}
+	want := map[string]any{
+		"num": "12.50", "id": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "o": int64(42), "t": "0000-01-01T12:34:56.5Z",
+		"nm": "abc", "iv": "1 day 02:00:00", "ch": "ab ", "i2": int64(7), "f4": float64(1.5), "f8": float64(2.25),
+		"vc": "x", "b": true, "d": time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC),
+		"ts":       time.Date(2024, 2, 29, 10, 11, 12, 500000000, time.UTC),
+		"null_num": nil, "null_int": nil, "null_text": nil, "null_date": nil,
+	}
+	for name, w := range want {
+		got, ok := rows[0].Get(name)
+		if !ok {
+			t.Errorf("no column %s", name)
+			continue
+		}
+		if gt, ok := got.(time.Time); ok {
+			if wt, ok := w.(time.Time); !ok || !gt.Equal(wt) {
+				t.Errorf("%s = %v, want %v", name, got, w)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("%s = %#v, want %#v", name, got, w)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	etlsql "github.com/algoreg/algoreg-etl/sql"
 	"github.com/algoreg/algoreg-etl/sql/sqltest"
+	"github.com/lib/pq"
 )
 
 // BenchmarkScanTextArray scans text[] values as the driver hands them over:
@@ -111,4 +112,27 @@ func TestScanTextArray(t *testing.T) {
 			t.Errorf("Scan(%s) = %#v, want %#v", tc.src, got, tc.want)
 		}
 	}
+}
+
+// FuzzScanTextArray holds the reading of text[] values to pq.StringArray's:
+// whatever it reads, it reads as pq does.
+func FuzzScanTextArray(f *testing.F) {
+	for _, s := range []string{`{}`, `{CH,SE}`, `{retail,"Risk; High",private,"a \"b\" c","x,y",ops@example.com}`,
+		`{GB,NULL,IE}`, `{"NULL",""}`, `{{a,b},{c,d}}`, `[0:1]={a,b}`, `{"a\\\\"}`, `{"\\`, `{a,}`, `{,a}`, `{a}}`, `{"a"b}`,
+		`{ a , b }`, `{é,"ü\\ö"}`, `{"}"}`, `{a"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		list, ok := scanTextArray(src)
+		if !ok {
+			return
+		}
+		var want pq.StringArray
+		if err := want.Scan(src); err != nil {
+			t.Fatalf("scanTextArray(%q) = %q, but pq fails: %v", src, list, err)
+		}
+		if list == nil || !slices.Equal(list, []string(want)) {
+			t.Errorf("scanTextArray(%q) = %#v, pq reads %#v", src, list, want)
+		}
+	})
 }
