@@ -71,6 +71,7 @@ type app struct {
 }
 
 func main() {
+	tuneGC()
 	// The demo prints commands that name the binary as it was started
 	// (bin/algoreg-etl), unless `go run` built it in a temporary folder.
 	if p := os.Args[0]; strings.Contains(p, string(os.PathSeparator)) && !strings.Contains(p, "go-build") {
