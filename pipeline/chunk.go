@@ -281,10 +281,10 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk, settle func(*chu
 		}
 		if rec.customer != nil {
 			// Removals are sent as deltas against what was last accepted.
-			// A stored delta equal to the customer's own holds the same
-			// lists: nothing to remove, and nothing to decode.
+			// What was accepted with the customer's own hash held its
+			// lists as they are now: nothing to remove, nothing to decode.
 			var last *load.Customer
-			if seen && len(p.Delta) > 0 && !bytes.Equal(p.Delta, rec.delta) {
+			if seen && len(p.Delta) > 0 && !bytes.Equal(p.Hash, rec.hash[:]) {
 				last = new(load.Customer)
 				if err := json.Unmarshal(p.Delta, last); err != nil {
 					return fmt.Errorf("%s %s: what was last sent: %w", s.name, rec.externalID, err)
