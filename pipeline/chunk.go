@@ -260,7 +260,7 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk, settle func(*chu
 	if err != nil {
 		return err
 	}
-	var send []record
+	send := make([]record, 0, len(c.records))
 	var unchanged []string
 	for i, rec := range c.records {
 		if e, ok := dups[i]; ok {
@@ -318,6 +318,11 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk, settle func(*chu
 			return err
 		}
 		req := &load.SaveRequest{DisableRiskScan: disable, VerifyInput: r.opts.Kind == state.KindVerify}
+		if send[0].customer != nil { // a chunk holds the records of one stream
+			req.Customers = make([]load.Customer, 0, len(send))
+		} else {
+			req.Relations = make([]load.Relation, 0, len(send))
+		}
 		for _, rec := range send {
 			if rec.customer != nil {
 				req.Customers = append(req.Customers, *rec.customer)
