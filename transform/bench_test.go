@@ -148,3 +148,33 @@ func BenchmarkDelta(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRecordEmptyLists is BenchmarkRecord for a row whose lists are
+// empty, as most rows of the example query are: review_groups and contacts
+// an empty text[], variations an empty jsonb array.
+func BenchmarkRecordEmptyLists(b *testing.B) {
+	row := fullRow()
+	row.Columns = append(extract.Columns{}, row.Columns...)
+	row.Values = append([]any{}, row.Values...)
+	for i, c := range row.Columns {
+		if c == "review_groups" || c == "contacts" {
+			row.Values[i] = []string{}
+		}
+	}
+	row.Columns = append(row.Columns, "variations")
+	row.Values = append(row.Values, json.RawMessage(`[]`))
+	m, err := NewCustomers(row.Columns, Options{Now: fixedNow})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := m.Map(row)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := EncodeCustomer(&c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

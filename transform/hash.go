@@ -80,13 +80,18 @@ func marshalled(b []byte) []byte {
 
 // needsHTMLEscape reports whether b holds a byte json.HTMLEscape changes.
 func needsHTMLEscape(b []byte) bool {
-	for i, c := range b {
-		switch {
-		case c == '<' || c == '>' || c == '&':
-			return true
-		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8:
+	if bytes.IndexByte(b, '<') >= 0 || bytes.IndexByte(b, '>') >= 0 || bytes.IndexByte(b, '&') >= 0 {
+		return true
+	}
+	for i := bytes.IndexByte(b, 0xE2); i >= 0; {
+		if i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8 {
 			return true
 		}
+		j := bytes.IndexByte(b[i+1:], 0xE2)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -96,5 +97,17 @@ func TestHashCustomerInvalidJSON(t *testing.T) {
 	c := load.Customer{ExternalID: "C1", Fields: json.RawMessage(`{"a":`)}
 	if _, err := HashCustomer(&c); err == nil {
 		t.Error("HashCustomer of a customer with invalid fields JSON succeeded")
+	}
+}
+
+// needsHTMLEscape tells exactly the encodings that json.HTMLEscape changes.
+func TestNeedsHTMLEscape(t *testing.T) {
+	for _, s := range []string{"", "abc", "a<b", ">", "x&", "\u2028", "a\u2029b", "\xe2\x80", "\xe2\x80\xa7", "\xe2\x80\xaa",
+		"\xe2\xe2\x80\xa8", "\u2019\u2019\u2028", "\u2019 plain", "\xe2", "é\xe2\x80\xa9"} {
+		var buf bytes.Buffer
+		json.HTMLEscape(&buf, []byte(s))
+		if want := buf.String() != s; needsHTMLEscape([]byte(s)) != want {
+			t.Errorf("needsHTMLEscape(%q) = %v, want %v", s, !want, want)
+		}
 	}
 }

@@ -33,6 +33,9 @@ func variations(v any) ([]load.NameVariation, *FieldError) {
 	if fe != nil || len(b) == 0 {
 		return nil, fe
 	}
+	if string(b) == "[]" { // most rows: none
+		return []load.NameVariation{}, nil
+	}
 	var elems []map[string]json.RawMessage
 	if b[0] != '[' || json.Unmarshal(b, &elems) != nil {
 		return nil, badVariations(b)
