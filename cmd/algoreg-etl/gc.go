@@ -9,11 +9,11 @@ import (
 //
 // A run's heap is mostly short-lived: rows read, customers mapped and
 // encoded, requests and answers, a few chunks at a time. With Go's default
-// (GOGC=100) the collector runs each time the heap has doubled and takes
-// about a quarter of the process's CPU. Letting the heap grow further
-// between collections costs memory that a run does not otherwise use (its
-// live heap is a few MiB); the soft memory limit keeps the process, heap
-// and runtime together, under it whatever the collection percentage allows.
+// (GOGC=100) the collector runs each time the heap has doubled and took
+// about a quarter of a backfill's CPU. Letting the heap grow further
+// between collections costs memory; the soft memory limit keeps the
+// runtime's memory, heap and the rest, near it, whatever the collection
+// percentage would allow.
 const (
 	gcPercent   = 400      // GOGC: collect when the heap has grown by 400% since the last collection
 	memoryLimit = 40 << 20 // GOMEMLIMIT: 40 MiB
