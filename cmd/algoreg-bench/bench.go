@@ -50,6 +50,7 @@ type measure struct {
 	CallTime    time.Duration // time the sandbox spent in calls, summed over the calls
 	CPU         time.Duration // user+system CPU of the child
 	SandboxCPU  time.Duration // user+system CPU of this process (the sandbox) during the step
+	SamplingCPU time.Duration // the part of SandboxCPU spent reading /proc
 	PostgresCPU time.Duration // user+system CPU of the PostgreSQL backends of the bench's database
 	ServerCPU   time.Duration // user+system CPU of the PostgreSQL server's own processes (WAL writer, checkpointer, ...)
 	KernelCPU   time.Duration // user+system CPU of kernel threads
@@ -177,8 +178,8 @@ func (e *env) runSize(ctx context.Context, n int, profile bool) ([]measure, erro
 			out = append(out, m)
 			fmt.Fprintf(os.Stderr, "  %-34s %9d rows %8.2fs %9.0f rows/s  RSS %s  requests %s  %s\n",
 				m.Step, m.Rows, m.Wall.Seconds(), m.rowsPerSec(), mib(m.MaxRSS), requests(m.Requests), m.Note)
-			fmt.Fprintf(os.Stderr, "  %34s CPU per row: child %s, PostgreSQL %s, PG server %s (%s), sandbox %s, kernel %s, other processes %s (%s), unseen %s\n",
-				"", m.perRow(m.CPU), m.perRow(m.PostgresCPU), m.perRow(m.ServerCPU), m.Server, m.perRow(m.SandboxCPU),
+			fmt.Fprintf(os.Stderr, "  %34s CPU per row: child %s, PostgreSQL %s, PG server %s (%s), sandbox %s (sampling %s), kernel %s, other processes %s (%s), unseen %s\n",
+				"", m.perRow(m.CPU), m.perRow(m.PostgresCPU), m.perRow(m.ServerCPU), m.Server, m.perRow(m.SandboxCPU), m.perRow(m.SamplingCPU),
 				m.perRow(m.KernelCPU), m.perRow(m.OtherCPU), m.Others, m.perRow(m.unseenCPU()))
 		}
 		return err

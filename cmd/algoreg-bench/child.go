@@ -37,7 +37,7 @@ func (t timer) stop(m *measure) {
 	m.SandboxCPU = selfCPU() - t.self
 	m.PostgresCPU, m.ServerCPU = u.byClass[classBackend], u.byClass[classServer]
 	m.KernelCPU, m.OtherCPU = u.byClass[classKernel], u.byClass[classOther]
-	m.Backends, m.Server, m.Others = u.backends, u.server, u.others
+	m.Backends, m.Server, m.Others, m.SamplingCPU = u.backends, u.server, u.others, u.sampling
 	m.Machine = readCPUStat().since(t.machine)
 }
 

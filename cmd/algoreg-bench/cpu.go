@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -75,15 +77,17 @@ type cpuSampler struct {
 	done     chan struct{}
 	procs    map[int]*proc
 	gone     [numClasses]uint64 // ticks of processes whose pid was taken by another
+	cost     time.Duration      // the CPU the sampling took, once stopped
 	n        int                // samples taken
 }
 
 // cpuUse is the CPU a cpuSampler found, by class.
 type cpuUse struct {
 	byClass  [numClasses]time.Duration
-	backends int    // backends that served the bench's database
-	server   string // the server's processes that used most of classServer's CPU, with their share
-	others   string // the commands that used most of classOther's CPU, with their share
+	backends int           // backends that served the bench's database
+	sampling time.Duration // the CPU this process spent reading /proc, part of its own
+	server   string        // the server's processes that used most of classServer's CPU, with their share
+	others   string        // the commands that used most of classOther's CPU, with their share
 }
 
 func startCPUSampler(database string) *cpuSampler {
@@ -95,12 +99,17 @@ func startCPUSampler(database string) *cpuSampler {
 	}
 	go func() {
 		defer close(s.done)
+		// On a thread of its own, so that its CPU can be told from the
+		// sandbox's.
+		runtime.LockOSThread()
+		start := threadCPU()
 		t := time.NewTicker(samplePeriod)
 		defer t.Stop()
 		for {
 			select {
 			case <-s.stop:
 				s.sample(true)
+				s.cost = threadCPU() - start
 				return
 			case <-t.C:
 				s.n++
@@ -133,6 +142,7 @@ func (s *cpuSampler) finish() cpuUse {
 		u.byClass[c] = time.Duration(t) * clockTick
 	}
 	u.server, u.others = top(byName[classServer]), top(byName[classOther])
+	u.sampling = s.cost
 	return u
 }
 
@@ -261,6 +271,16 @@ func serverProcess(pid int) string {
 func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+// threadCPU returns the user and system CPU the calling thread has used.
+func threadCPU() time.Duration {
+	const rusageThread = 1 // RUSAGE_THREAD
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procStat is what a cpuSampler reads of /proc/PID/stat.

@@ -35,7 +35,7 @@ const measuredText = "The API is `load/algoregtest` in fast mode (it decodes and
 	"The CPU columns are CPU time per row read, and add up to the time the machine's cores were busy during the step: " +
 	"\"CPU/row: child\" from the child's rusage; \"PostgreSQL\", the server's backends connected to the bench's database and their " +
 	"parallel workers; \"PG server\", the server's background processes (checkpointer, background writer, WAL writer, autovacuum), " +
-	"which write out and flush what the backends of every database dirty and commit, mostly the bench's when it writes; \"sandbox\", the bench process's own CPU (the sandbox, and the sampling of /proc); " +
+	"which write out and flush what the backends of every database dirty and commit, mostly the bench's when it writes; \"sandbox\", the bench process's own CPU: the sandbox, and the sampling of /proc, whose part is given in parentheses; " +
 	"\"kernel threads\", I/O completion, soft interrupts, the file system's journal; \"other processes\", every other process of the " +
 	"machine, backends of other databases and the postmaster (which forks a backend per connection, to any database) included: " +
 	"work the bench does not cause, or hardly (other users of a shared machine); \"unseen\", busy " +
@@ -83,9 +83,13 @@ func (r *report) table() string {
 			ratio = fmt.Sprintf("%.2f", m.rowsPerSec()/ref.rowsPerSec())
 		}
 		perRow := m.perRow
+		sandbox := perRow(m.SandboxCPU)
+		if m.SamplingCPU > 0 && m.SandboxCPU > 0 {
+			sandbox += " (" + strings.TrimSuffix(perRow(m.SamplingCPU), " µs") + " sampling)"
+		}
 		fmt.Fprintf(&b, "| %d | %s | %d | %.2f s | %.0f | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %.0f%% = %s | %.0f%%, %.0f%% | %s |\n",
 			m.Size, m.Step, m.Rows, m.Wall.Seconds(), m.rowsPerSec(), ratio, mib(m.MaxRSS), requests(m.Requests), m.Backends,
-			perRow(m.CPU), perRow(m.PostgresCPU), perRow(m.ServerCPU), perRow(m.SandboxCPU), perRow(m.KernelCPU), perRow(m.OtherCPU),
+			perRow(m.CPU), perRow(m.PostgresCPU), perRow(m.ServerCPU), sandbox, perRow(m.KernelCPU), perRow(m.OtherCPU),
 			perRow(m.unseenCPU()), 100*m.Machine.Busy, perRow(m.Machine.BusyCPU), 100*m.Machine.Sys, 100*m.Machine.IOWait, m.Note)
 	}
 	return b.String()
