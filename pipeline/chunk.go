@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,9 @@ type chunker struct {
 	// settle, if not nil, marks a chunk settled as its state commits, and
 	// says how far its stream then moves.
 	settle func(c *chunk) move
+	// ahead, if not nil, is where the reading of a window stands, in a
+	// run whose records to send decide its flag (see dispatch).
+	ahead *windowRead
 }
 
 // A move is how far the commit of a chunk's state moves its stream: the
@@ -119,7 +123,13 @@ func (k *chunker) submit() {
 	k.c = &chunk{n: c.n + 1, retry: c.retry, recount: c.recount, m: c.m}
 	c.claimAfter, c.claimed = k.claimed, make(chan struct{})
 	k.claimed = c.claimed
-	k.g.Go(func() error { return k.r.process(k.ctx, k.s, c, k.settle) })
+	f := func() error { return k.r.process(k.ctx, k.s, c, k.settle) }
+	if k.ahead == nil {
+		k.g.Go(f)
+		return
+	}
+	k.dispatch(f)
+	k.ahead.after = c.end
 }
 
 // finish processes the last chunk and waits for every chunk. A chunk's
@@ -127,6 +137,9 @@ func (k *chunker) submit() {
 func (k *chunker) finish(readErr error) error {
 	if readErr == nil && k.c.rows > 0 {
 		k.submit()
+	}
+	if k.ahead != nil {
+		k.settleFlag(readErr == nil)
 	}
 	if err := k.g.Wait(); err != nil {
 		return err
@@ -159,6 +172,9 @@ func (r *run) readWindow(ctx, drain context.Context, s *stream, w extract.Window
 	readCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(k.ctx, cancel)()
+	if r.risk.counting && !r.job.Diff() && !r.decided() {
+		k.ahead = &windowRead{ctx: readCtx, i: slices.Index(r.streams, s), after: w.After}
+	}
 	err = r.read(readCtx, s, w, k.add)
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err()

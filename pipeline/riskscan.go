@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/algoreg/algoreg-etl/configs"
 	"github.com/algoreg/algoreg-etl/extract"
@@ -30,23 +31,67 @@ import (
 //     flag and are not counted. A run of a job with incremental: diff has
 //     no window: it counts over its whole queries.
 //
-// Such a run decides before its first call (riskScanFlag): it reads its
-// windows once to count, stopping once the count passes the threshold,
-// then sends. A run that reads its windows to their end without a call to
-// make has counted its records as it read them (tally), and decides from
-// that count (decideFromTally): the API has accepted nothing meanwhile,
-// so the count is the one a first read would give, and the windows are
-// read once.
+// Such a run decides before its first call (riskScanFlag), from the
+// records it counts as it reads its windows (tally): a chunk with records
+// to send waits for the flag while the windows are read on, until the
+// count passes the threshold (the flag is then disable) or the windows are
+// read to their end without passing it (decideFromTally). The API accepts
+// nothing meanwhile, so the count is the one a first read would give, and
+// the windows are read once. When the chunks in process are all waiting
+// and reading cannot go on without one more (see chunker.submit), the run
+// counts the rest of its windows from where it stopped reading
+// (decideAhead): only the rows after that are read twice. A job with
+// incremental: diff, whose windows are its whole queries, read by key,
+// counts them whole before its first call instead (countToSend).
 
 // riskState is how a run decides its flag.
 type riskState struct {
-	once     sync.Once // decides the flag, once
-	err      error     // of the decision, set by once
-	counting bool      // the records to send decide the flag
+	once     sync.Once     // decides the flag, once
+	err      error         // of the decision, set by once
+	done     chan struct{} // closed once the flag is decided
+	counting bool          // the records to send decide the flag
 	// windows are those of the run's streams, in order, as the run
 	// started: what a count reads.
 	windows []extract.Window
 	tally   atomic.Int64 // the records to send counted so far as read
+
+	mu sync.Mutex // guards the fields below
+	// waiting counts the chunks of the windows that wait for the flag,
+	// inProcess the chunks of the windows in process.
+	waiting, inProcess int
+	changed            chan struct{} // closed, and replaced, when they change or the tally grows
+}
+
+// decide decides the flag once, with what decision returns: whether to
+// disable the scan, and the records counted to send (-1 if none were).
+func (r *run) decide(ctx context.Context, decision func() (bool, int64, error)) error {
+	r.risk.once.Do(func() {
+		defer close(r.risk.done)
+		disable, n, err := decision()
+		if err != nil {
+			r.risk.err = fmt.Errorf("risk scan: %w", err)
+			return
+		}
+		r.risk.err = r.setRiskScan(ctx, disable, n)
+	})
+	return r.risk.err
+}
+
+// decided reports whether the flag is decided.
+func (r *run) decided() bool {
+	select {
+	case <-r.risk.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// signal tells the chunks and the reader waiting on the risk state that
+// it changed. r.risk.mu must be held.
+func (r *run) signal() {
+	close(r.risk.changed)
+	r.risk.changed = make(chan struct{})
 }
 
 // startRiskScan decides the run's flag when the policy or the kind of run
@@ -55,8 +100,7 @@ type riskState struct {
 func (r *run) startRiskScan(ctx context.Context) error {
 	disable, counts := r.riskScanPolicy()
 	if !counts {
-		r.risk.once.Do(func() { r.risk.err = r.setRiskScan(ctx, disable, -1) })
-		return r.risk.err
+		return r.decide(ctx, func() (bool, int64, error) { return disable, -1, nil })
 	}
 	r.risk.counting = true
 	r.risk.windows = []extract.Window{r.window}
@@ -70,20 +114,54 @@ func (r *run) startRiskScan(ctx context.Context) error {
 	return nil
 }
 
-// riskScanFlag returns the run's flag, deciding it first if need be by
-// counting the records its windows will send. Every call of the run takes
-// its flag from here.
+// riskScanFlag returns the run's flag, waiting for it to be decided if
+// need be. Every call of the run takes its flag from here.
 func (r *run) riskScanFlag(ctx context.Context) (bool, error) {
-	r.risk.once.Do(func() {
+	switch {
+	case r.decided():
+	case r.job.Diff():
 		threshold := int64(r.job.RiskScanThreshold)
-		n, err := r.countToSend(ctx, threshold+1)
-		if err != nil {
-			r.risk.err = fmt.Errorf("risk scan: %w", err)
-			return
+		r.decide(ctx, func() (bool, int64, error) {
+			n, err := r.countToSend(ctx, 0, nil, threshold+1)
+			return n > threshold, n, err
+		})
+	default:
+		if err := r.awaitFlag(ctx); err != nil {
+			return false, err
 		}
-		r.risk.err = r.setRiskScan(ctx, n > threshold, n)
-	})
+	}
 	return r.disableRiskScan, r.risk.err
+}
+
+// awaitFlag waits, in a chunk of the windows with records to send, for
+// the flag: it decides it when the tally passes the threshold; otherwise
+// reading the windows on (chunker.submit, chunker.finish) decides it.
+func (r *run) awaitFlag(ctx context.Context) error {
+	threshold := int64(r.job.RiskScanThreshold)
+	r.risk.mu.Lock()
+	r.risk.waiting++
+	r.signal()
+	defer func() {
+		r.risk.mu.Lock()
+		r.risk.waiting--
+		r.signal()
+		r.risk.mu.Unlock()
+	}()
+	for {
+		changed := r.risk.changed
+		r.risk.mu.Unlock()
+		if n := r.risk.tally.Load(); n > threshold {
+			return r.decide(ctx, func() (bool, int64, error) { return true, n, nil })
+		}
+		select {
+		case <-r.risk.done:
+			return r.risk.err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+		r.risk.mu.Lock()
+	}
 }
 
 // tally counts, in a run that counts, the records of a chunk read from
@@ -99,18 +177,120 @@ func (r *run) tally(c *chunk, prev map[string]state.SentRecord) {
 			n++
 		}
 	}
+	if n == 0 {
+		return
+	}
 	r.risk.tally.Add(n)
+	r.risk.mu.Lock()
+	r.signal()
+	r.risk.mu.Unlock()
 }
 
 // decideFromTally decides the flag, if no call has decided it yet, from
 // the records counted as the run read its windows whole.
 func (r *run) decideFromTally(ctx context.Context) error {
-	r.risk.once.Do(func() {
-		threshold := int64(r.job.RiskScanThreshold)
+	threshold := int64(r.job.RiskScanThreshold)
+	return r.decide(ctx, func() (bool, int64, error) {
 		n := min(r.risk.tally.Load(), threshold+1)
-		r.risk.err = r.setRiskScan(ctx, n > threshold, n)
+		return n > threshold, n, nil
 	})
-	return r.risk.err
+}
+
+// decideAhead decides the flag from the records counted so far and those
+// of the run's windows from stream i on, that stream's rows after after
+// only if not nil: reading of the windows stopped there, every chunk
+// before is counted, and the chunks in process all wait for the flag.
+func (r *run) decideAhead(ctx context.Context, i int, after *extract.Position) error {
+	threshold := int64(r.job.RiskScanThreshold)
+	return r.decide(ctx, func() (bool, int64, error) {
+		counted := r.risk.tally.Load()
+		n, err := r.countToSend(ctx, i, after, threshold+1-counted)
+		return counted+n > threshold, counted + n, err
+	})
+}
+
+// A windowRead is what a chunker reading a window of a run that counts
+// knows of where its reading stands, to count the rest (decideAhead).
+type windowRead struct {
+	ctx   context.Context // of the reading
+	i     int             // the stream's index in run.streams
+	after extract.Position
+}
+
+// dispatch starts processing a chunk of a window with f, in k's group, in
+// a run that counts. It does not wait for a place in the group while the
+// chunks that hold them all wait for the flag: it decides the flag first,
+// counting the rest of the windows from where reading stands.
+func (k *chunker) dispatch(f func() error) {
+	r := k.r
+	inProcess := func(d int) {
+		r.risk.mu.Lock()
+		r.risk.inProcess += d
+		r.signal()
+		r.risk.mu.Unlock()
+	}
+	g := func() error {
+		defer inProcess(-1)
+		return f()
+	}
+	for {
+		inProcess(1)
+		if r.decided() || k.ctx.Err() != nil {
+			k.g.Go(g)
+			return
+		}
+		if k.g.TryGo(g) {
+			return
+		}
+		inProcess(-1)
+		k.await(r.concurrency(), false)
+	}
+}
+
+// await waits for a change of the risk state; when the chunks in process
+// (at least full of them) all wait for the flag, it decides it from what
+// is left to read: the rest of the windows, or, once the window is read
+// to its end (read), the windows of the streams after it.
+func (k *chunker) await(full int, read bool) {
+	r := k.r
+	r.risk.mu.Lock()
+	stalled := r.risk.waiting > 0 && r.risk.waiting == r.risk.inProcess && r.risk.inProcess >= full
+	changed := r.risk.changed
+	r.risk.mu.Unlock()
+	if stalled {
+		// An error is the flag's: each waiting chunk returns it.
+		if read {
+			r.decideAhead(k.ahead.ctx, k.ahead.i+1, nil)
+		} else {
+			r.decideAhead(k.ahead.ctx, k.ahead.i, &k.ahead.after)
+		}
+		return
+	}
+	t := time.NewTimer(5 * time.Millisecond) // a place in the group is freed just after its chunk leaves inProcess
+	defer t.Stop()
+	select {
+	case <-changed:
+	case <-r.risk.done:
+	case <-k.ctx.Done():
+	case <-t.C:
+	}
+}
+
+// settleFlag waits, once reading of a window stops, until its chunks in
+// process either need no flag or all wait for it, and then decides it
+// from what is left to read; read tells whether the window was read to
+// its end.
+func (k *chunker) settleFlag(read bool) {
+	r := k.r
+	for !r.decided() && k.ctx.Err() == nil {
+		r.risk.mu.Lock()
+		idle := r.risk.waiting == 0 && r.risk.inProcess == 0
+		r.risk.mu.Unlock()
+		if idle {
+			return
+		}
+		k.await(1, read)
+	}
 }
 
 // setRiskScan records the run's flag on the run row and logs it, with the
@@ -153,16 +333,24 @@ func (r *run) riskScanPolicy() (disable, counts bool) {
 // errCounted stops countToSend's reading once it has counted enough.
 var errCounted = errors.New("counted enough")
 
-// countToSend counts the records the run's windows will send: the rows
-// that map to a record and, unless Options.Full, whose content hash
+// countToSend counts the records the run's windows will send, from
+// stream from on, that stream's rows after after only if not nil: the
+// rows that map to a record and, unless Options.Full, whose content hash
 // differs from what the API last accepted for their external id. It reads
 // the windows fixed when the run started (startRiskScan), as the run
 // reads them, a chunk of records at a time, and stops as soon as it has
 // counted limit.
-func (r *run) countToSend(ctx context.Context, limit int64) (int64, error) {
+func (r *run) countToSend(ctx context.Context, from int, after *extract.Position, limit int64) (int64, error) {
 	var n int64
-	for i, s := range r.streams {
+	if limit <= 0 {
+		return n, nil
+	}
+	for i := from; i < len(r.streams); i++ {
+		s := r.streams[i]
 		w := r.risk.windows[i]
+		if i == from && after != nil {
+			w.After = *after
+		}
 		m, err := r.compile(ctx, s)
 		if err != nil {
 			return 0, err

@@ -129,10 +129,10 @@ func TestRiskScanOfEachKind(t *testing.T) {
 	check("reconcile of one changed record", pipeline.Options{Kind: state.KindReconcile}, 1, true)
 }
 
-// Under risk_scan auto a run that finds nothing to send reads its window
-// once, as a run with the scan forced on does: it counts the records to
-// send as it reads them. A run with a record to send reads its window a
-// first time to count, before its first call.
+// Under risk_scan auto a run reads its window once, as a run with the scan
+// forced on does, whether it finds nothing to send or a record: it counts
+// the records to send as it reads them, and a chunk with a record to send
+// waits for the count before its call.
 func TestRiskScanReadsAnUnchangedWindowOnce(t *testing.T) {
 	f := newFixture(t)
 	f.insertSpread(t, 20, time.Now().Add(-30*time.Minute))
@@ -161,7 +161,47 @@ func TestRiskScanReadsAnUnchangedWindowOnce(t *testing.T) {
 	}
 	moved := pages("one moved record",
 		`UPDATE clients SET updated_at = now(), family_name = CASE client_ref WHEN 'C-3' THEN 'Moved' ELSE family_name END`, pipeline.Options{}, 1)
-	if moved <= on {
-		t.Errorf("a run with a record to send read %d pages of its window, want more than %d: a count, then the send, over the same window", moved, on)
+	if moved != on {
+		t.Errorf("a run with a record to send read %d pages of its window, want %d, as with the scan on", moved, on)
+	}
+}
+
+// When the chunks in process all wait for the flag and reading cannot go
+// on without one more, the run counts the rest of its window from where it
+// stopped reading: the flag is the one a count of the whole window gives,
+// on the run row and on every call, and only the rest is read twice.
+func TestRiskScanCountsTheRestWhenChunksWait(t *testing.T) {
+	f := newFixture(t)
+	f.insertSpread(t, 90, time.Now().Add(-30*time.Minute))
+	f.run(t)
+	// Chunks of 3 rows, 8 in process at most: every row touched, one in
+	// three changed, 30 records to send in all; chunks that wait for the
+	// flag fill the places of the chunks in process before the count
+	// passes 24.
+	change := `UPDATE clients SET updated_at = now(), family_name = CASE WHEN substr(client_ref, 3)::int % 3 = 0 THEN family_name || 'x' ELSE family_name END`
+	for _, c := range []struct {
+		threshold   int
+		wantDisable bool
+	}{{29, true}, {30, false}, {8, true}} {
+		f.job.RiskScanThreshold = c.threshold
+		f.exec(t, change)
+		calls := len(f.api.RiskScanFlags())
+		var log strings.Builder
+		f.env.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		res := f.run(t)
+		counted(t, res)
+		if res.Counts.Sent != 30 || res.DisableRiskScan != c.wantDisable {
+			t.Errorf("threshold %d: sent %d, disable_risk_scan %v; want 30, %v", c.threshold, res.Counts.Sent, res.DisableRiskScan, c.wantDisable)
+		}
+		for _, flag := range f.api.RiskScanFlags()[calls:] {
+			if flag != c.wantDisable {
+				t.Errorf("threshold %d: the sandbox received disable_risk_scan %v, want %v", c.threshold, flag, c.wantDisable)
+			}
+		}
+		// 90 rows in pages of 2: 46 pages for the send, fewer for the rest.
+		pages := strings.Count(log.String(), `msg="page read" job=`+f.job.Name+` run_id=`+strconv.FormatInt(res.RunID, 10)+` stream=customers`)
+		if pages >= 2*46 {
+			t.Errorf("threshold %d: %d pages of customers read, want fewer than twice the window's 46", c.threshold, pages)
+		}
 	}
 }

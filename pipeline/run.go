@@ -123,6 +123,7 @@ func Run(ctx context.Context, env *Env, job *configs.Job, opts Options) (*Result
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
 	}
 	r := &run{env: env, job: job, opts: opts, logger: env.Logger, chunks: make(map[string]int)}
+	r.risk.done, r.risk.changed = make(chan struct{}), make(chan struct{})
 	r.streams = r.jobStreams()
 	if r.logger == nil {
 		r.logger = slog.Default()
