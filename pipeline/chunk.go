@@ -285,7 +285,7 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk, settle func(*chu
 			continue
 		}
 		p, seen := prev[rec.externalID]
-		if seen && !r.opts.Full && bytes.Equal(p.Hash, rec.hash[:]) {
+		if r.unchanged(rec, prev) {
 			d.Skipped++
 			unchanged = append(unchanged, rec.key)
 			continue
@@ -448,16 +448,15 @@ func (r *run) commit(ctx context.Context, tx *state.ChunkTx, s *stream, c *chunk
 
 // lookup returns what was last accepted for the chunk's records, and which
 // of the customers they need the API has accepted, through any job of the
-// tenant.
+// tenant: those of the records that are sent, not of those skipped as
+// unchanged, whose needs are not checked.
 func (r *run) lookup(ctx context.Context, s *stream, recs []record) (prev map[string]state.SentRecord, have map[string]bool, err error) {
 	if len(recs) == 0 {
 		return nil, nil, nil
 	}
 	ids := make([]string, len(recs))
-	var needs []string
 	for i, rec := range recs {
 		ids[i] = rec.externalID
-		needs = append(needs, rec.needs...)
 	}
 	if prev, err = r.env.State.Sent(ctx, r.job.Name, s.name, ids); err != nil {
 		return nil, nil, err
@@ -465,12 +464,29 @@ func (r *run) lookup(ctx context.Context, s *stream, recs []record) (prev map[st
 	// In a verify or offline run nothing is accepted, so dependencies are
 	// left to the API's own verification. What the API accepted is a fact
 	// about the tenant: a customer another job sent counts.
-	if len(needs) > 0 && r.persists() {
+	if !r.persists() {
+		return prev, nil, nil
+	}
+	var needs []string
+	for _, rec := range recs {
+		if len(rec.needs) > 0 && !r.unchanged(rec, prev) {
+			needs = append(needs, rec.needs...)
+		}
+	}
+	if len(needs) > 0 {
 		if have, err = r.env.State.Accepted(ctx, r.tenantJobs, StreamCustomers, needs); err != nil {
 			return nil, nil, err
 		}
 	}
 	return prev, have, nil
+}
+
+// unchanged reports whether rec is skipped as unchanged since the API last
+// accepted it (prev): unless Options.Full, its content hash is the one
+// accepted.
+func (r *run) unchanged(rec record, prev map[string]state.SentRecord) bool {
+	p, ok := prev[rec.externalID]
+	return ok && !r.opts.Full && bytes.Equal(p.Hash, rec.hash[:])
 }
 
 // missingNeeds returns the customers rec needs that were not accepted yet;
