@@ -46,8 +46,9 @@ func (e *env) profile(ctx context.Context) error {
 
 // pipelineMain is the child command "pipeline": one backfill of every row
 // by pipeline.Run, in this process, with a CPU profile. It connects as
-// algoreg-etl's run commands do.
+// algoreg-etl's run commands do, with its garbage collector's settings.
 func pipelineMain(ctx context.Context, args []string) error {
+	pipeline.TuneGC()
 	fs := flag.NewFlagSet("algoreg-bench pipeline", flag.ContinueOnError)
 	config := fs.String("config", "", "config file")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")

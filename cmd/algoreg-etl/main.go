@@ -44,6 +44,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/algoreg/algoreg-etl/pipeline"
 )
 
 // Exit codes, documented on the package, in every command's help and in
@@ -71,7 +73,7 @@ type app struct {
 }
 
 func main() {
-	tuneGC()
+	pipeline.TuneGC()
 	// The demo prints commands that name the binary as it was started
 	// (bin/algoreg-etl), unless `go run` built it in a temporary folder.
 	if p := os.Args[0]; strings.Contains(p, string(os.PathSeparator)) && !strings.Contains(p, "go-build") {

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"os"
@@ -19,10 +19,11 @@ const (
 	memoryLimit = 40 << 20 // GOMEMLIMIT: 40 MiB
 )
 
-// tuneGC sets the collector's percentage and soft memory limit to
+// TuneGC sets the collector's percentage and soft memory limit to
 // gcPercent and memoryLimit, each unless its environment variable (GOGC,
-// GOMEMLIMIT), which the runtime has read, is set.
-func tuneGC() {
+// GOMEMLIMIT), which the runtime has read, is set. A program that runs
+// pipelines (algoreg-etl, and the bench's profiled child) calls it first.
+func TuneGC() {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(gcPercent)
 	}

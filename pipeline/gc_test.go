@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"math"
@@ -48,7 +48,7 @@ func TestTuneGC(t *testing.T) {
 				os.Unsetenv(name)
 			}
 		}
-		tuneGC()
+		TuneGC()
 		if got := debug.SetGCPercent(100); got != tc.wantPercent {
 			t.Errorf("with %v: GC percent %d, want %d", tc.env, got, tc.wantPercent)
 		}
