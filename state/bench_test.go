@@ -151,12 +151,13 @@ func BenchmarkSent(b *testing.B) {
 // is new.
 func BenchmarkClaim(b *testing.B) {
 	ctx := context.Background()
-	s, _ := newStore(b)
+	s, db := newStore(b)
 	run, err := s.StartRun(ctx, state.Run{Job: "customers", Kind: state.KindBackfill})
 	if err != nil {
 		b.Fatal(err)
 	}
 	next := 0
+	cpu := backendCPU(b, db)
 	for b.Loop() {
 		recs := sentRecords(next, benchChunk)
 		ids, keys := make([]string, len(recs)), make([]string, len(recs))
@@ -167,6 +168,9 @@ func BenchmarkClaim(b *testing.B) {
 			b.Fatal(err)
 		}
 		next += benchChunk
+	}
+	if after := backendCPU(b, db); cpu >= 0 && after >= 0 {
+		b.ReportMetric(float64((after-cpu).Nanoseconds())/float64(b.N*benchChunk), "pg-ns/record")
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchChunk), "ns/record")
 }

@@ -11,3 +11,7 @@ func (s *Store) CustomerReportQueries() map[string]string {
 		"errors":    q.customerErrors,
 	}
 }
+
+// PruneHistoryQuery returns the SQL by which [Store.Prune] deletes a batch
+// of a run's history: run id $1, batch size $2.
+func (s *Store) PruneHistoryQuery() string { return s.audit().pruneHistory }

@@ -150,8 +150,11 @@ const runsToPrune = `SELECT id, history_pruned_at IS NOT NULL FROM {s}.runs
 WHERE job = $1 AND started_at < $2 AND status <> 'running'
 ORDER BY id`
 
+// pruneHistory deletes up to $2 rows of run $1, found through the index on
+// run_id and deleted by their location: record_history has no key to
+// index, and its rows are never updated, so a row stays where it was read.
 const pruneHistory = `DELETE FROM {s}.record_history
-WHERE id IN (SELECT id FROM {s}.record_history WHERE run_id = $1 LIMIT $2)`
+WHERE ctid = ANY (ARRAY(SELECT ctid FROM {s}.record_history WHERE run_id = $1 LIMIT $2))`
 
 const pruneChunks = `DELETE FROM {s}.run_chunks WHERE run_id = $1`
 

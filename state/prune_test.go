@@ -3,6 +3,7 @@ package state_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +103,28 @@ func TestPruneLeavesRunningRuns(t *testing.T) {
 	res, err := s.Prune(ctx, state.PruneOptions{Job: "customers", Before: time.Now().Add(time.Hour)})
 	if err != nil || res != (state.PruneResult{}) {
 		t.Errorf("prune: %+v, %v", res, err)
+	}
+}
+
+// TestPruneHistoryReadsByRun checks, on a history of 100,000 rows, that a
+// batch of prune finds the run's rows through the index on run_id and
+// deletes them where they are, without reading the table whole.
+func TestPruneHistoryReadsByRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a table of 100,000 rows")
+	}
+	ctx := context.Background()
+	s, db := newStore(t)
+	if _, err := db.ExecContext(ctx, `INSERT INTO algoreg_etl.record_history
+		(run_id, job, stream, external_id, source_key, hash, outcome, disable_risk_scan)
+		SELECT i / 5000 + 1, 'customers', 'customers', 'C-' || i, i::text, decode(md5(i::text), 'hex'), 'added', false
+		FROM generate_series(0, 99999) AS i;
+		ANALYZE algoreg_etl.record_history`); err != nil {
+		t.Fatal(err)
+	}
+	p := explain(t, db, false, s.PruneHistoryQuery(), 3, 5000)
+	if strings.Contains(p, "Seq Scan on record_history") || !strings.Contains(p, "Tid Scan on record_history") ||
+		!strings.Contains(p, "record_history_run_id") {
+		t.Errorf("prune does not delete a run's history through the index on run_id:\n%s", p)
 	}
 }
