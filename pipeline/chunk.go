@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -358,35 +357,13 @@ func (r *run) process(ctx context.Context, s *stream, c *chunk, settle func(*chu
 	}
 
 	// The calls have been made: their outcome is recorded even when the
-	// run is being cancelled. Everything the chunk settles is one
-	// transaction: a process killed before its commit leaves none of it,
-	// and the next run sends the chunk again.
-	bctx := context.WithoutCancel(ctx)
-	tx, err := r.env.State.BeginChunk(bctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := r.recordErrors(bctx, tx, s, errs); err != nil {
-		return err
-	}
-	if hist != nil {
-		if err := tx.RecordHistory(bctx, *hist); err != nil {
-			return err
-		}
-	}
-	if r.persists() {
-		n, err := tx.Accept(bctx, r.id, r.job.Name, s.name, accepted)
-		if err != nil {
-			return err
-		}
-		d.Resolved += n
-		if n, err = tx.Resolve(bctx, r.id, r.job.Name, s.name, unchanged); err != nil {
-			return err
-		}
-		d.Resolved += n
-	}
-	return r.commit(bctx, tx, s, c, d, held, settle)
+	// run is being cancelled. Everything the chunk settles is committed in
+	// one transaction: a process killed before its commit leaves none of
+	// it, and the next run sends the chunk again.
+	return r.commits.commit(context.WithoutCancel(ctx), r, &settled{
+		s: s, c: c, d: d, held: held, settle: settle,
+		errs: errs, hist: hist, accepted: accepted, unchanged: unchanged,
+	})
 }
 
 // An errorWriter records record errors: the state store, or the
@@ -413,37 +390,6 @@ func (r *run) recordErrors(ctx context.Context, w errorWriter, s *stream, errs [
 		errs[i].RunID, errs[i].Job, errs[i].Stream = r.id, r.job.Name, s.name
 	}
 	return w.RecordErrors(ctx, errs)
-}
-
-// commit commits the state a chunk of stream s settles, written in tx, with
-// the run's checkpoint: its counts with d added and, when settle says the
-// chunk completes a settled prefix of the stream, the stream's watermark
-// (or a backfill's progress). The commits of a run's chunks are taken in
-// turn under r.mu, so that its counts and watermarks are written in
-// order; the bulk of each chunk's state is written before, concurrently.
-// held is added to the rows held back (see run.held) once committed.
-func (r *run) commit(ctx context.Context, tx *state.ChunkTx, s *stream, c *chunk, d state.Counts, held int64, settle func(*chunk) move) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	counts := r.counts
-	counts.Add(d)
-	var m move
-	if settle != nil {
-		m = settle(c)
-	}
-	err := tx.Commit(ctx, state.Checkpoint{RunID: r.id, Job: r.job.Name, Stream: s.name, Watermark: m.watermark, Progress: m.progress, Counts: counts})
-	switch {
-	case err == nil:
-		if m.mark != nil {
-			r.mark = *m.mark
-		}
-	case !errors.Is(err, state.ErrRunClosed):
-		return err
-	}
-	// Committed, the checkpoint too unless the run was closed meanwhile.
-	r.counts = counts
-	r.held += held
-	return err
 }
 
 // lookup returns what was last accepted for the chunk's records, and which

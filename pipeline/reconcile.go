@@ -273,21 +273,16 @@ func (r *run) disable(ctx context.Context, s *stream, page []state.SentRecord) e
 	// chunk's (see process).
 	bctx := context.WithoutCancel(ctx)
 	errs = append(errs, deletedWarnings(r, s, gone, "sent with disabled: true")...)
-	tx, err := r.env.State.BeginChunk(bctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := tx.RecordErrors(bctx, errs); err != nil {
-		return err
-	}
-	if err := tx.RecordHistory(bctx, *hist); err != nil {
-		return err
-	}
-	if err := tx.Forget(bctx, r.job.Name, s.name, goneIDs); err != nil {
-		return err
-	}
-	return r.commit(bctx, tx, s, nil, state.Counts{Disabled: int64(len(gone)), Warnings: warnings}, 0, nil)
+	return r.commits.commit(bctx, r, &settled{s: s, d: state.Counts{Disabled: int64(len(gone)), Warnings: warnings},
+		write: func(ctx context.Context, tx *state.ChunkTx) error {
+			if err := tx.RecordErrors(ctx, errs); err != nil {
+				return err
+			}
+			if err := tx.RecordHistory(ctx, *hist); err != nil {
+				return err
+			}
+			return tx.Forget(ctx, r.job.Name, s.name, goneIDs)
+		}})
 }
 
 // deletedWarnings returns the warnings recording that recs were deleted in

@@ -178,6 +178,8 @@ type run struct {
 	risk            riskState
 	resume          *state.Run // the backfill this run resumes
 
+	commits committer // commits the state of the run's chunks, in groups
+
 	mu     sync.Mutex // guards counts, held and mark
 	counts state.Counts
 	// held counts the rows the run holds back for a customer not accepted

@@ -15,11 +15,13 @@ type conn interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// A ChunkTx writes what one chunk of a run settles in one transaction:
-// its record errors, what the API answered for each record sent (the
+// A ChunkTx writes what chunks of a run settle in one transaction: their
+// record errors, what the API answered for each record sent (the
 // history), the records it accepted (sent_records) and the errors they
 // resolve, or the records a reconcile disabled and forgets, and, last, the
-// run's checkpoint. A process killed at any
+// run's checkpoint. Chunks whose state is ready together share one
+// transaction, and so one commit and one write of the run's row. A
+// process killed at any
 // instant so leaves all of a chunk's state or none of it: a chunk whose
 // records the API accepted either is recorded as sent, and is skipped as
 // unchanged by the next run, or is not recorded at all, and is sent again
@@ -76,6 +78,16 @@ func (t *ChunkTx) Resolve(ctx context.Context, runID int64, job, stream string, 
 // a reconcile's chunk of records sent disabled.
 func (t *ChunkTx) Forget(ctx context.Context, job, stream string, externalIDs []string) error {
 	return t.s.forgetIDs(ctx, t.tx, job, stream, externalIDs)
+}
+
+// Checkpoint writes the checkpoint c, as [Store.Checkpoint] does, without
+// committing: a transaction that settles chunks of several streams moves
+// each stream's watermark. When the run is no longer running nothing is
+// written and the error wraps [ErrRunClosed]; the transaction may still be
+// committed. After any other error the transaction can only be rolled
+// back.
+func (t *ChunkTx) Checkpoint(ctx context.Context, c Checkpoint) error {
+	return t.s.checkpoint(ctx, t.tx, c)
 }
 
 // Commit writes the checkpoint c, as [Store.Checkpoint] does, and commits
