@@ -370,8 +370,16 @@ func TestRunWatermarkWaitsForEarlierChunks(t *testing.T) {
 		t.Errorf("watermark moved to %+v while the first chunk was unsettled", wm)
 	}
 	cancel()
-	close(held)
-	o := <-done
+	// The held call is released only once the run has returned: released
+	// earlier, its answer could still reach the run and settle the chunk.
+	var o outcome
+	select {
+	case o = <-done:
+		close(held)
+	case <-time.After(30 * time.Second):
+		close(held)
+		t.Fatal("the cancelled run did not return while its first call was held")
+	}
 	if o.res == nil || o.res.Status != state.StatusInterrupted {
 		t.Fatalf("interrupted run: %+v, %v", o.res, o.err)
 	}
