@@ -68,12 +68,16 @@ func (s *Store) recordHistory(ctx context.Context, q conn, h ChunkHistory) error
 		return nil
 	}
 	var (
-		ids, keys, parents, children = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		outcomes, customerIDs        = make([]string, n), make([]string, n)
+		ids, keys, outcomes          = make([]string, n), make([]string, n), make([]string, n)
 		hashes                       = make([][]byte, n)
-		warnings                     = make([]int64, n)
-		payloads                     []string // nil: all NULL
 		added, updated, failed, warn int
+		// Columns that most chunks leave empty are sent as NULL, not as
+		// an array of n empty values for the server to parse: a
+		// customer has no parent or child, a record sent again no
+		// customer_id, most records no warnings, and payloads are stored
+		// only when the job asks. unnest gives NULL for each record then.
+		parents, children, customerIDs, payloads []string // nil: all NULL
+		warnings                                 []int64  // nil: all 0
 	)
 	for i, r := range h.Records {
 		if r.ExternalID == "" {
@@ -93,8 +97,11 @@ func (s *Store) recordHistory(ctx context.Context, q conn, h ChunkHistory) error
 			return fmt.Errorf("state: history of %s chunk %d of run %d: record %q: unknown outcome %q", h.Stream, h.Chunk, h.RunID, r.ExternalID, r.Outcome)
 		}
 		warn += r.Warnings
-		ids[i], keys[i], parents[i], children[i] = r.ExternalID, r.SourceKey, r.ParentExternalID, r.ChildExternalID
-		outcomes[i], customerIDs[i], hashes[i], warnings[i] = r.Outcome, r.CustomerID, r.Hash, int64(r.Warnings)
+		ids[i], keys[i], outcomes[i], hashes[i] = r.ExternalID, r.SourceKey, r.Outcome, r.Hash
+		setSparse(&parents, n, i, r.ParentExternalID)
+		setSparse(&children, n, i, r.ChildExternalID)
+		setSparse(&customerIDs, n, i, r.CustomerID)
+		setSparse(&warnings, n, i, int64(r.Warnings))
 		if r.Payload != nil {
 			if payloads == nil {
 				payloads = make([]string, n)
@@ -114,9 +121,23 @@ func (s *Store) recordHistory(ctx context.Context, q conn, h ChunkHistory) error
 	return nil
 }
 
+// setSparse sets (*values)[i] to v, making *values n long at the first v
+// that is not the zero value: a nil *values stands for n zero values.
+func setSparse[T comparable](values *[]T, n, i int, v T) {
+	var zero T
+	if v == zero {
+		return
+	}
+	if *values == nil {
+		*values = make([]T, n)
+	}
+	(*values)[i] = v
+}
+
 // insertHistory writes the chunk's row and its records' rows. Records are
 // unnested from one array per column: a statement of constant size,
-// measured in BenchmarkRecordHistory.
+// measured in BenchmarkRecordHistory. An array sent as NULL gives each
+// record NULL.
 const insertHistory = `WITH chunk AS (
 	INSERT INTO {s}.run_chunks (run_id, job, stream, retry, chunk, records, added, updated, errors, warnings,
 		calls, retries, disable_risk_scan, started_at, duration)
@@ -125,7 +146,7 @@ const insertHistory = `WITH chunk AS (
 INSERT INTO {s}.record_history (run_id, job, stream, external_id, source_key, parent_external_id, child_external_id,
 	hash, outcome, warnings, customer_id, disable_risk_scan, payload)
 SELECT $1, $2, $3, t.external_id, NULLIF(t.source_key, ''), NULLIF(t.parent, ''), NULLIF(t.child, ''),
-	t.hash, t.outcome, t.warnings, NULLIF(t.customer_id, ''), $13, NULLIF(t.payload, '')::jsonb
+	t.hash, t.outcome, coalesce(t.warnings, 0), NULLIF(t.customer_id, ''), $13, NULLIF(t.payload, '')::jsonb
 FROM unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::bytea[], $21::text[], $22::int[], $23::text[], $24::text[])
 	AS t(external_id, source_key, parent, child, hash, outcome, warnings, customer_id, payload)`
 

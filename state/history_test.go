@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +149,44 @@ func TestAuditSchemaIsDocumented(t *testing.T) {
 	}
 	if got := fmt.Sprint(views); got != "[customer_last_sync daily_counts open_errors_by_code run_summary]" {
 		t.Errorf("views: %s", got)
+	}
+}
+
+// TestRecordHistoryOfPlainChunks checks the chunks most runs send: customers
+// sent again (no parent, child, customer_id, warnings or payload in the whole
+// chunk) and relations, which have a parent and a child but no customer_id.
+// Each record is stored, with 0 warnings and NULL for what it lacks.
+func TestRecordHistoryOfPlainChunks(t *testing.T) {
+	ctx := context.Background()
+	s, db := newStore(t)
+	run := startRun(t, s, "customers", state.KindBackfill)
+	for _, c := range []state.ChunkHistory{
+		{RunID: run, Job: "customers", Stream: "customers", StartedAt: time.Now(), Calls: 1, Records: []state.HistoryRecord{
+			{ExternalID: "C-1", SourceKey: "1", Hash: hash16(1), Outcome: state.OutcomeUpdated},
+			{ExternalID: "C-2", SourceKey: "2", Hash: hash16(2), Outcome: state.OutcomeUpdated},
+		}},
+		{RunID: run, Job: "customers", Stream: "relations", StartedAt: time.Now(), Calls: 1, Records: []state.HistoryRecord{
+			{ExternalID: "R-1", SourceKey: "r1", ParentExternalID: "C-1", ChildExternalID: "C-2", Hash: hash16(3), Outcome: state.OutcomeUpdated},
+			{ExternalID: "R-2", SourceKey: "r2", ParentExternalID: "C-2", ChildExternalID: "C-1", Hash: hash16(4), Outcome: state.OutcomeError},
+		}},
+	} {
+		if err := s.RecordHistory(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	if err := db.Select(&got, `SELECT concat_ws(' ', stream, external_id, source_key, coalesce(parent_external_id, 'NULL'),
+			coalesce(child_external_id, 'NULL'), outcome, warnings, coalesce(customer_id, 'NULL'), coalesce(payload::text, 'NULL'))
+		FROM algoreg_etl.record_history ORDER BY external_id`); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"customers C-1 1 NULL NULL updated 0 NULL NULL",
+		"customers C-2 2 NULL NULL updated 0 NULL NULL",
+		"relations R-1 r1 C-1 C-2 updated 0 NULL NULL",
+		"relations R-2 r2 C-2 C-1 error 0 NULL NULL",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("record_history:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
