@@ -26,14 +26,7 @@ func TestChunksReadyTogetherCommitTogether(t *testing.T) {
 	// Hold the first commit: sent_records locked, the first chunk to
 	// record what the API accepted waits, and the others are answered
 	// meanwhile.
-	lock, err := f.db.Beginx()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback()
-	if _, err := lock.Exec(`LOCK TABLE algoreg_etl.sent_records IN SHARE ROW EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	lock := f.holdSentRecords(t)
 	type outcome struct {
 		res *pipeline.Result
 		err error

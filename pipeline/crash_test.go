@@ -9,6 +9,7 @@ import (
 
 	"github.com/algoreg/algoreg-etl/load/algoregtest"
 	"github.com/algoreg/algoreg-etl/pipeline"
+	"github.com/jmoiron/sqlx"
 )
 
 // A process killed after the API answered its chunks and before it
@@ -30,14 +31,7 @@ func TestKillBetweenAnswerAndCommit(t *testing.T) {
 	f.insertSpread(t, rows, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC))
 	f.api.SetFaults(algoregtest.Faults{Latency: 5 * time.Millisecond})
 
-	lock, err := f.db.Beginx()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback()
-	if _, err := lock.Exec(`LOCK TABLE algoreg_etl.sent_records IN SHARE ROW EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	lock := f.holdSentRecords(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildKilledBeforeCommit$", "-test.v")
 	cmd.Env = append(os.Environ(), "ALGOREG_ETL_TEST_CHILD=1", "CHILD_DSN="+f.db.URL, "CHILD_API="+f.api.URL, "CHILD_TOKEN="+f.api.Token)
 	if err := cmd.Start(); err != nil {
@@ -104,4 +98,20 @@ func TestChildKilledBeforeCommit(t *testing.T) {
 	f := childFixture(t, os.Getenv("CHILD_DSN"), os.Getenv("CHILD_API"), os.Getenv("CHILD_TOKEN"))
 	f.job.ChunkSize, f.job.PageSize, f.job.Concurrency = 4, 12, 2
 	pipeline.Run(context.Background(), f.env, f.job, pipeline.Options{})
+}
+
+// holdSentRecords locks sent_records until the returned transaction ends
+// (at the latest when the test does): the first chunk to store what the
+// API accepted waits for it, with its answer read and not committed.
+func (f *fixture) holdSentRecords(t *testing.T) *sqlx.Tx {
+	t.Helper()
+	lock, err := f.db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Rollback() })
+	if _, err := lock.Exec(`LOCK TABLE algoreg_etl.sent_records IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	return lock
 }
