@@ -15,20 +15,6 @@ type encoder struct {
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
 
-// AppendCustomer appends c's JSON encoding, as a request carries it, to dst
-// and returns the extended buffer: encoding/json's encoding, without its
-// escaping of <, > and & (no HTML reads it). It ignores c.Encoded. It fails
-// only if c holds raw JSON that is not valid.
-func AppendCustomer(dst []byte, c *Customer) ([]byte, error) {
-	return appendCustomer(dst, c)
-}
-
-// AppendRelation appends r's JSON encoding, as a request carries it, to
-// dst, as AppendCustomer does for a customer.
-func AppendRelation(dst []byte, r *Relation) ([]byte, error) {
-	return appendRelation(dst, r)
-}
-
 // requestBody is the body of one call: an io.ReadCloser over a pooled
 // buffer that goes back to the pool when the transport closes it.
 //
@@ -62,11 +48,11 @@ func encodeRequest(req *SaveRequest) (*requestBody, error) {
 func writeRequest(e *encoder, req *SaveRequest) error {
 	buf := &e.buf
 	buf.WriteByte('{')
-	err := writeRecords(e, `"customers":[`, req.Customers, func(c *Customer) json.RawMessage { return c.Encoded }, appendCustomer)
+	err := writeRecords(e, `"customers":[`, req.Customers, func(c *Customer) json.RawMessage { return c.Encoded }, AppendCustomer)
 	if err != nil {
 		return err
 	}
-	err = writeRecords(e, `"relations":[`, req.Relations, func(r *Relation) json.RawMessage { return r.Encoded }, appendRelation)
+	err = writeRecords(e, `"relations":[`, req.Relations, func(r *Relation) json.RawMessage { return r.Encoded }, AppendRelation)
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,11 @@ import (
 // bytes: any difference from encoding/json would send every record again.
 // FuzzEncode (package transform) holds them to encoding/json's.
 
-// appendCustomer appends c's encoding, ignoring c.Encoded.
-func appendCustomer(dst []byte, c *Customer) ([]byte, error) {
+// AppendCustomer appends c's JSON encoding, as a request carries it, to dst
+// and returns the extended buffer: encoding/json's encoding, without its
+// escaping of <, > and & (no HTML reads it). It ignores c.Encoded. It fails
+// only if c holds raw JSON that is not valid.
+func AppendCustomer(dst []byte, c *Customer) ([]byte, error) {
 	dst = slices.Grow(dst, customerSize(c))
 	dst = append(dst, `{"external_id":`...)
 	dst = appendString(dst, c.ExternalID)
@@ -94,8 +97,9 @@ func appendVariation(dst []byte, v *NameVariation) []byte {
 	return append(dst, '}')
 }
 
-// appendRelation appends r's encoding, ignoring r.Encoded.
-func appendRelation(dst []byte, r *Relation) ([]byte, error) {
+// AppendRelation appends r's JSON encoding, as a request carries it, to
+// dst, as AppendCustomer does for a customer.
+func AppendRelation(dst []byte, r *Relation) ([]byte, error) {
 	dst = append(dst, `{"relation_external_id":`...)
 	dst = appendString(dst, r.RelationExternalID)
 	dst = append(dst, `,"parent_customer_external_id":`...)
@@ -161,9 +165,8 @@ func appendRawMember(dst []byte, key string, raw json.RawMessage) ([]byte, error
 		return dst, nil
 	}
 	n := len(dst)
-	var buf bytes.Buffer
-	buf = *bytes.NewBuffer(append(dst, key...))
-	if err := json.Compact(&buf, raw); err != nil {
+	buf := bytes.NewBuffer(append(dst, key...))
+	if err := json.Compact(buf, raw); err != nil {
 		return dst[:n], fmt.Errorf("json: %s: %w", strings.Trim(key, `,":`), err)
 	}
 	return buf.Bytes(), nil

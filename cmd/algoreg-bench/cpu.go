@@ -319,7 +319,6 @@ type cpuStat struct {
 	busy, total uint64
 	sys         uint64 // system, irq and softirq
 	iowait      uint64 // idle while waiting for I/O
-	steal       uint64 // taken by the hypervisor for other machines
 }
 
 func readCPUStat() cpuStat {
@@ -350,8 +349,6 @@ func readCPUStat() cpuStat {
 		switch i {
 		case 2, 5, 6:
 			s.sys += v
-		case 7:
-			s.steal += v
 		}
 	}
 	return s
@@ -359,8 +356,8 @@ func readCPUStat() cpuStat {
 
 // A cpuShare is how the machine's CPUs were used between two cpuStats.
 type cpuShare struct {
-	Busy, Sys, IOWait, Steal float64       // shares of the CPU time of all cores
-	BusyCPU                  time.Duration // the busy time of all cores
+	Busy, Sys, IOWait float64       // shares of the CPU time of all cores
+	BusyCPU           time.Duration // the busy time of all cores
 }
 
 // since returns the machine's use of its CPUs since earlier.
@@ -373,7 +370,6 @@ func (s cpuStat) since(earlier cpuStat) cpuShare {
 		Busy:    float64(s.busy-earlier.busy) / total,
 		Sys:     float64(s.sys-earlier.sys) / total,
 		IOWait:  float64(s.iowait-earlier.iowait) / total,
-		Steal:   float64(s.steal-earlier.steal) / total,
 		BusyCPU: time.Duration(s.busy-earlier.busy) * clockTick,
 	}
 }
