@@ -154,10 +154,11 @@ func (r *run) missingOf(ctx, drain context.Context, s *stream, disable bool) err
 	}
 }
 
-// disableRequest returns the call that disables a page of missing records,
-// the records it carries, and the errors of those it cannot disable.
-func (r *run) disableRequest(s *stream, page []state.SentRecord) (*load.SaveRequest, []record, []state.RecordError) {
-	req := &load.SaveRequest{DisableRiskScan: r.disableRiskScan}
+// disableRequest returns the call, with the run's risk-scan flag, that
+// disables a page of missing records, the records it carries, and the
+// errors of those it cannot disable.
+func (r *run) disableRequest(s *stream, page []state.SentRecord, disableRiskScan bool) (*load.SaveRequest, []record, []state.RecordError) {
+	req := &load.SaveRequest{DisableRiskScan: disableRiskScan}
 	var (
 		send []record
 		errs []state.RecordError
@@ -200,10 +201,11 @@ func (r *run) disableRequest(s *stream, page []state.SentRecord) (*load.SaveRequ
 // ones the API accepted and records what happened to each, in the record
 // history too. A dry run counts and lists what it would send.
 func (r *run) disable(ctx context.Context, s *stream, page []state.SentRecord) error {
-	if _, err := r.riskScanFlag(ctx); err != nil {
+	disableRiskScan, err := r.riskScanFlag(ctx)
+	if err != nil {
 		return err
 	}
-	req, send, errs := r.disableRequest(s, page)
+	req, send, errs := r.disableRequest(s, page, disableRiskScan)
 	if r.dryRun() || len(send) == 0 {
 		if r.dryRun() {
 			for _, rec := range send {

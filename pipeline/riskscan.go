@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -173,7 +172,7 @@ func (r *run) tally(c *chunk, prev map[string]state.SentRecord) {
 	}
 	var n int64
 	for _, rec := range c.records {
-		if p, ok := prev[rec.externalID]; r.opts.Full || !ok || !bytes.Equal(p.Hash, rec.hash[:]) {
+		if !r.unchanged(rec, prev) {
 			n++
 		}
 	}
@@ -372,7 +371,7 @@ func (r *run) countToSend(ctx context.Context, from int, after *extract.Position
 					return err
 				}
 				for _, rec := range batch {
-					if p, ok := prev[rec.externalID]; !ok || !bytes.Equal(p.Hash, rec.hash[:]) {
+					if !r.unchanged(rec, prev) {
 						n++
 					}
 				}

@@ -421,8 +421,8 @@ func (r *run) resumable(ctx context.Context) (*state.Run, error) {
 	return &prev, nil
 }
 
-// do decides the risk scan, runs the streams, then the retry of open
-// record errors.
+// do starts the risk scan's decision (startRiskScan), runs the streams,
+// then the retry of open record errors.
 func (r *run) do(ctx, drain context.Context) error {
 	if r.calls() {
 		// Credentials the API refuses fail the run now, before any row
